@@ -1,0 +1,6 @@
+import type { BenchScenario } from '../harness.js';
+import { apiStatusScenario } from './api-status.js';
+import { loginFloodScenario } from './login-flood.js';
+
+/** Every benchmark, in the order `npm run bench` runs them. Names must be unique. */
+export const scenarios: readonly BenchScenario[] = [apiStatusScenario, loginFloodScenario];

@@ -1,0 +1,428 @@
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { isAbsolute, join, resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { deployFindings } from './deploy-checks.js';
+import { type EncryptionKeyMaterial, generateEncryptionKeyText, parseEncryptionKeys } from './encryption-keys.js';
+import { ConfigError, type Finding } from './findings.js';
+import { assessSecret, type SecretAssessment } from './secret-strength.js';
+import { closestVariable, knownVariableNames } from './settings.js';
+
+export type Environment = 'development' | 'production' | 'test';
+export type TrustProxy = false | { readonly addresses: readonly string[] };
+
+/** The validated, frozen configuration every part of Rampart receives. */
+export interface Config {
+  readonly env: Environment;
+  readonly isProduction: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly publicUrl: string;
+  readonly publicOrigin: string;
+  readonly dataDir: string;
+  readonly logLevel: string;
+  readonly database: { readonly url: string | null; readonly migrationUrl: string | null; readonly embeddedOptIn: boolean };
+  readonly store: { readonly redisUrl: string | null; readonly keyPrefix: string; readonly singleInstance: boolean };
+  readonly secrets: {
+    readonly secretKey: Buffer;
+    readonly encryptionKeys: readonly EncryptionKeyMaterial[];
+    /** Where the secrets came from: generated development secrets are never accepted in production. */
+    readonly source: 'environment' | 'generated';
+  };
+  readonly trustProxy: TrustProxy;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  readonly cors: { readonly origins: readonly string[]; readonly credentials: boolean };
+  readonly bodyLimitBytes: number;
+  readonly rateLimit: { readonly points: number; readonly windowSeconds: number };
+  readonly http: {
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly connectionTimeoutMs: number;
+    readonly maxHeaderBytes: number;
+    readonly maxRequestsPerSocket: number;
+  };
+  readonly loadShedding: { readonly maxEventLoopDelayMs: number; readonly maxHeapUsedBytes: number };
+  readonly shutdownGraceMs: number;
+  readonly securityTxt: { readonly contacts: readonly string[]; readonly expires: Date; readonly contactConfigured: boolean };
+  readonly mail: { readonly smtpUrl: string | null; readonly from: string };
+  readonly sessions: { readonly cookieName: string; readonly secureCookies: boolean; readonly idleTimeoutMs: number; readonly absoluteTimeoutMs: number };
+  readonly passwords: {
+    readonly minLength: number;
+    readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
+    readonly hashConcurrency: number;
+  };
+}
+
+export interface LoadOptions {
+  /** Create development secrets under the data directory when none are configured (never in production). */
+  readonly generateDevSecrets?: boolean;
+  /** The clock, for security.txt's default expiry. */
+  readonly now?: Date;
+}
+
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  RAMPART_HOST: z.string().min(1).default('127.0.0.1'),
+  RAMPART_PORT: int(0, 65535).default(3000),
+  RAMPART_PUBLIC_URL: z.string().optional(),
+  RAMPART_DATA_DIR: z.string().min(1).default('./data'),
+  RAMPART_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RAMPART_EMBEDDED_DATABASE: bool.default(false),
+  RAMPART_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,128}$/, "letters, digits and : _ . - (at most 128)").default('rampart:'),
+  RAMPART_SINGLE_INSTANCE: bool.default(false),
+  RAMPART_TRUST_PROXY: z.string().default(''),
+  RAMPART_TLS_CERT_FILE: z.string().min(1).optional(),
+  RAMPART_TLS_KEY_FILE: z.string().min(1).optional(),
+  RAMPART_CORS_ORIGINS: csv.default([]),
+  RAMPART_CORS_CREDENTIALS: bool.default(false),
+  RAMPART_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(10 * 1024),
+  RAMPART_RATE_LIMIT_POINTS: int(1, 1_000_000).default(300),
+  RAMPART_RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
+  RAMPART_HEADERS_TIMEOUT_MS: int(1000, 120_000).default(10_000),
+  RAMPART_REQUEST_TIMEOUT_MS: int(1000, 600_000).default(30_000),
+  RAMPART_KEEP_ALIVE_TIMEOUT_MS: int(1000, 120_000).default(5000),
+  RAMPART_CONNECTION_TIMEOUT_MS: int(1000, 600_000).default(60_000),
+  RAMPART_MAX_HEADER_BYTES: int(4096, 65_536).default(16_384),
+  RAMPART_MAX_REQUESTS_PER_SOCKET: int(1, 100_000).default(1000),
+  RAMPART_MAX_EVENT_LOOP_DELAY_MS: int(10, 60_000).default(1000),
+  RAMPART_MAX_HEAP_USED_RATIO: z.coerce.number().gt(0).max(1).default(0.9),
+  RAMPART_SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+  RAMPART_SECURITY_CONTACT: csv.optional(),
+  RAMPART_MAIL_FROM: z.string().min(3).max(200).regex(/^[^\r\n]+$/, 'one line').optional(),
+  RAMPART_SESSION_COOKIE: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (the __Host- prefix is added for you)').optional(),
+  RAMPART_SESSION_IDLE_MINUTES: int(1, 24 * 60).default(30),
+  RAMPART_SESSION_ABSOLUTE_HOURS: int(1, 24 * 30).default(8),
+  RAMPART_PASSWORD_MIN_LENGTH: int(8, 64).default(15),
+  RAMPART_ARGON2_MEMORY_KIB: int(19_456, 4 * 1024 * 1024).default(19_456),
+  RAMPART_ARGON2_TIME_COST: int(2, 100).default(2),
+  RAMPART_ARGON2_PARALLELISM: int(1, 16).default(1),
+  RAMPART_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
+  RAMPART_SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+});
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function invalid(setting: string, reason: string, fix: string): Finding {
+  return { id: 'RAMPART-E091', severity: 'error', setting, reason, fix };
+}
+
+function parseTrustProxy(text: string, problems: Finding[]): TrustProxy {
+  const value = text.trim();
+  if (value === '') return false;
+  const fix = 'List the proxy addresses or CIDRs (e.g. 10.0.0.5,10.1.0.0/16) or `loopback`.';
+  // A hop count trusts X-Forwarded-For without checking who sent it (and Fastify 5 does not
+  // honour a numeric setting at all): the proxies must be named by address.
+  if (/^\d+$/.test(value)) {
+    problems.push(invalid('RAMPART_TRUST_PROXY', 'a hop count cannot tell a proxy from a client that forges X-Forwarded-For', fix));
+    return false;
+  }
+  const addresses = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const entry of addresses) {
+    if (PROXY_NAMES.has(entry)) continue;
+    // Trusting every address lets any client forge its IP and evade per-IP limits.
+    if (['*', 'true', 'all'].includes(entry.toLowerCase())) {
+      problems.push(invalid('RAMPART_TRUST_PROXY', `"${entry}" would trust every client to name its own IP`, fix));
+      continue;
+    }
+    let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    try {
+      const address = entry.includes('/') ? null : ipaddr.parse(entry);
+      range = address === null ? ipaddr.parseCIDR(entry) : [address, address.kind() === 'ipv4' ? 32 : 128];
+    } catch {
+      problems.push(invalid('RAMPART_TRUST_PROXY', `"${entry}" is not an IP address, CIDR or known name`, fix));
+      continue;
+    }
+    if (coversPublicBlock(...range)) problems.push(invalid('RAMPART_TRUST_PROXY', `"${entry}" covers a large share of all addresses, so clients could forge their IP`, fix));
+  }
+  return { addresses };
+}
+
+// The widest blocks a proxy fleet plausibly needs: 10.0.0.0/8 and the unique-local fc00::/7.
+const MIN_IPV4_PREFIX = 8;
+const MIN_IPV6_PREFIX = 7;
+const IPV4_MAPPED_PREFIX = 96;
+
+/**
+ * Whether a trusted range is blanket trust in disguise: `0.0.0.0/0`, but also
+ * `0.0.0.0/1` + `128.0.0.0/1`, or an IPv6 range holding the IPv4-mapped block (proxy
+ * matching compares IPv4 clients in their mapped form).
+ */
+function coversPublicBlock(address: ipaddr.IPv4 | ipaddr.IPv6, prefix: number): boolean {
+  if (address.kind() === 'ipv4') return prefix < MIN_IPV4_PREFIX;
+  if (prefix < MIN_IPV6_PREFIX) return true;
+  const v6 = address as ipaddr.IPv6;
+  if (prefix <= IPV4_MAPPED_PREFIX) return ipaddr.IPv6.parse('::ffff:0:0').match(v6, prefix);
+  return v6.isIPv4MappedAddress() && prefix - IPV4_MAPPED_PREFIX < MIN_IPV4_PREFIX;
+}
+
+function readableFile(path: string): boolean {
+  try {
+    // The operator names these files; checking them here turns a crash at listen into a finding.
+    accessSync(path, constants.R_OK);
+    // eslint-disable-next-line security/detect-non-literal-fs-filename
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function readSecret(env: NodeJS.ProcessEnv, name: string, problems: Finding[]): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && file !== undefined) {
+    problems.push({ id: 'RAMPART-E092', severity: 'error', setting: name, reason: `both ${name} and ${name}_FILE are set`, fix: `Set only one of them.` });
+    return undefined;
+  }
+  if (file !== undefined) {
+    try {
+      // The file is named by the operator's own environment; reading it is the point.
+      // eslint-disable-next-line security/detect-non-literal-fs-filename
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      const code = err instanceof Error && 'code' in err ? String(err.code) : 'unreadable';
+      problems.push({ id: 'RAMPART-E093', severity: 'error', setting: `${name}_FILE`, reason: `the file cannot be read (${code})`, fix: 'Point it at a readable file holding only the secret.' });
+      return undefined;
+    }
+  }
+  return direct === '' ? undefined : direct;
+}
+
+function validUrl(text: string, protocols: readonly string[]): boolean {
+  try {
+    return protocols.includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const devSecretsSchema = z.object({ secretKey: z.string().min(1), encryptionKeys: z.string().min(1) });
+type DevSecrets = z.infer<typeof devSecretsSchema>;
+
+const DEV_SECRETS_FIX = 'Delete the file to generate new development secrets (data encrypted with the old keys becomes unreadable), or set RAMPART_SECRET_KEY and RAMPART_ENCRYPTION_KEYS.';
+
+/** Reads `<dataDir>/secrets.json`, creating it first (mode 0600) when it does not exist. */
+function loadOrCreateDevSecrets(dataDir: string, problems: Finding[]): DevSecrets | null {
+  const path = join(dataDir, 'secrets.json');
+  /* eslint-disable security/detect-non-literal-fs-filename -- the path comes from validated configuration */
+  try {
+    if (existsSync(path)) {
+      // Other local users must not read the keys, whoever created the file.
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+      let stored: unknown;
+      try {
+        stored = JSON.parse(readFileSync(path, 'utf8'));
+      } catch {
+        // Described, never quoted: JSON.parse's message carries a piece of the text, which holds keys.
+        stored = undefined;
+      }
+      const parsed = devSecretsSchema.safeParse(stored);
+      if (parsed.success) return parsed.data;
+      problems.push(invalid('RAMPART_DATA_DIR', `${path} is not a valid development secrets file`, DEV_SECRETS_FIX));
+      return null;
+    }
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const secrets: DevSecrets = { secretKey: randomBytes(32).toString('base64url'), encryptionKeys: generateEncryptionKeyText('dev-1') };
+    writeFileSync(path, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    chmodSync(path, 0o600);
+    return secrets;
+  } catch (err) {
+    const code = err instanceof Error && 'code' in err ? String(err.code) : 'unknown error';
+    problems.push(invalid('RAMPART_DATA_DIR', `development secrets cannot be kept in ${path} (${code})`, 'Make the data directory writable, or set RAMPART_SECRET_KEY and RAMPART_ENCRYPTION_KEYS.'));
+    return null;
+  }
+  /* eslint-enable security/detect-non-literal-fs-filename */
+}
+
+export interface Inspection {
+  /** Null when the environment cannot produce a configuration at all. */
+  readonly config: Config | null;
+  /** Problems that stop Rampart in every environment (invalid values, unknown variables). */
+  readonly problems: readonly Finding[];
+  /** What `check --deploy` reports; the errors among them stop a production start. */
+  readonly deploy: readonly Finding[];
+}
+
+/** Validates the environment without starting anything. */
+export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions = {}): Inspection {
+  const problems: Finding[] = [];
+  const known = new Set(knownVariableNames());
+  for (const name of Object.keys(env).sort()) {
+    if ((name.startsWith('RAMPART_') || name.startsWith('DATABASE_') || name.startsWith('REDIS_')) && !known.has(name) && !name.startsWith('RAMPART_TEST_')) {
+      problems.push({ id: 'RAMPART-E090', severity: 'error', setting: name, reason: 'unknown setting', fix: `Did you mean ${closestVariable(name)}? See the configuration table in the README.` });
+    }
+  }
+  // An empty value means unset, as it does for secrets: `RAMPART_PORT=` must not mean port 0.
+  const present: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const setting = String(issue.path[0] ?? 'environment');
+      problems.push(invalid(setting, issue.message, 'See the configuration table in the README for the accepted values.'));
+    }
+    return { config: null, problems, deploy: [] };
+  }
+  const s = parsed.data;
+  const isProduction = s.NODE_ENV === 'production';
+  const trustProxy = parseTrustProxy(s.RAMPART_TRUST_PROXY, problems);
+
+  const publicUrl = s.RAMPART_PUBLIC_URL ?? `http://localhost:${s.RAMPART_PORT}`;
+  let publicOrigin = '';
+  try {
+    const url = new URL(publicUrl);
+    if (!['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash || url.username || url.password) throw new TypeError('shape');
+    publicOrigin = url.origin;
+  } catch {
+    problems.push(invalid('RAMPART_PUBLIC_URL', 'must be an http(s) origin with no path, query or credentials', 'Use e.g. https://rampart.example.com'));
+  }
+
+  const databaseUrl = readSecret(present, 'DATABASE_URL', problems) ?? null;
+  const migrationUrl = readSecret(present, 'DATABASE_MIGRATION_URL', problems) ?? null;
+  const redisUrl = readSecret(present, 'REDIS_URL', problems) ?? null;
+  const smtpUrl = readSecret(present, 'RAMPART_SMTP_URL', problems) ?? null;
+  if (smtpUrl !== null && !validUrl(smtpUrl, ['smtp:', 'smtps:'])) problems.push(invalid('RAMPART_SMTP_URL', 'not an smtp:// or smtps:// URL', 'Use smtps://user:password@mail.example.com:465'));
+  if (databaseUrl !== null && !validUrl(databaseUrl, ['postgres:', 'postgresql:'])) problems.push(invalid('DATABASE_URL', 'not a postgres:// URL', 'Use postgres://user:password@host:5432/database'));
+  if (migrationUrl !== null && !validUrl(migrationUrl, ['postgres:', 'postgresql:'])) problems.push(invalid('DATABASE_MIGRATION_URL', 'not a postgres:// URL', 'Use postgres://owner:password@host:5432/database'));
+  if (migrationUrl !== null && databaseUrl === null) problems.push(invalid('DATABASE_MIGRATION_URL', 'set without DATABASE_URL', 'Set DATABASE_URL to the application role as well.'));
+  if (redisUrl !== null && !validUrl(redisUrl, ['redis:', 'rediss:'])) problems.push(invalid('REDIS_URL', 'not a redis:// or rediss:// URL', 'Use redis://host:6379 or rediss://host:6380'));
+
+  for (const origin of s.RAMPART_CORS_ORIGINS) {
+    if (origin === '*') continue;
+    if (!validUrl(origin, ['http:', 'https:']) || new URL(origin).origin !== origin) problems.push(invalid('RAMPART_CORS_ORIGINS', `"${origin}" is not an exact origin`, 'List origins like https://app.example.com (scheme, host and port only).'));
+  }
+  if (s.RAMPART_TLS_CERT_FILE === undefined !== (s.RAMPART_TLS_KEY_FILE === undefined)) {
+    problems.push(invalid('RAMPART_TLS_CERT_FILE', 'the certificate and key files must be set together', 'Set both RAMPART_TLS_CERT_FILE and RAMPART_TLS_KEY_FILE, or neither.'));
+  }
+  for (const setting of ['RAMPART_TLS_CERT_FILE', 'RAMPART_TLS_KEY_FILE'] as const) {
+    const file = s[setting];
+    if (file !== undefined && !readableFile(file)) problems.push(invalid(setting, 'the file cannot be read', 'Point it at a readable PEM file.'));
+  }
+
+  const dataDir = isAbsolute(s.RAMPART_DATA_DIR) ? s.RAMPART_DATA_DIR : resolve(s.RAMPART_DATA_DIR);
+  let secretKeyText = readSecret(present, 'RAMPART_SECRET_KEY', problems);
+  let encryptionKeysText = readSecret(present, 'RAMPART_ENCRYPTION_KEYS', problems);
+  let source: 'environment' | 'generated' = 'environment';
+  if ((secretKeyText === undefined || encryptionKeysText === undefined) && !isProduction && options.generateDevSecrets === true) {
+    const dev = loadOrCreateDevSecrets(dataDir, problems);
+    if (dev !== null) {
+      secretKeyText ??= dev.secretKey;
+      encryptionKeysText ??= dev.encryptionKeys;
+      source = 'generated';
+    }
+  }
+  let secretKey: SecretAssessment | null = null;
+  if (secretKeyText !== undefined) secretKey = assessSecret(secretKeyText);
+  let encryptionKeys: EncryptionKeyMaterial[] | null = null;
+  if (encryptionKeysText !== undefined) {
+    try {
+      encryptionKeys = parseEncryptionKeys(encryptionKeysText);
+    } catch (err) {
+      problems.push(invalid('RAMPART_ENCRYPTION_KEYS', (err as Error).message, 'Generate a key with `rampart keys generate` and list it as id:base64key.'));
+    }
+  }
+  const now = options.now ?? new Date();
+  const securityTxtExpires = s.RAMPART_SECURITY_TXT_EXPIRES === undefined ? new Date(now.getTime() + 180 * 86_400_000) : new Date(s.RAMPART_SECURITY_TXT_EXPIRES);
+  const publicHost = publicOrigin === '' ? 'localhost' : new URL(publicOrigin).hostname;
+
+  const deployInput = {
+    secretKey, encryptionKeysText, encryptionKeys, secretsGenerated: source === 'generated',
+    databaseUrl, migrationUrl, embeddedOptIn: s.RAMPART_EMBEDDED_DATABASE, redisUrl, singleInstance: s.RAMPART_SINGLE_INSTANCE,
+    publicUrl: s.RAMPART_PUBLIC_URL ?? null, tls: s.RAMPART_TLS_CERT_FILE !== undefined, trustProxy,
+    corsOrigins: s.RAMPART_CORS_ORIGINS, corsCredentials: s.RAMPART_CORS_CREDENTIALS, logLevel: s.RAMPART_LOG_LEVEL,
+    securityContactConfigured: s.RAMPART_SECURITY_CONTACT !== undefined, securityTxtExpires, now,
+    smtpConfigured: smtpUrl !== null, secureCookies: cookiesSecure(publicOrigin),
+  };
+  const deploy = deployFindings(deployInput);
+  // CORS `*` with credentials is refused everywhere: no environment needs it.
+  problems.push(...deploy.filter((f) => f.id === 'RAMPART-E030'));
+
+  if (problems.length > 0 || secretKey === null || encryptionKeys === null) {
+    if (!isProduction && (secretKey === null || encryptionKeys === null)) {
+      problems.push(...deploy.filter((f) => f.id === 'RAMPART-E001' || f.id === 'RAMPART-E005'));
+    }
+    return { config: null, problems, deploy };
+  }
+
+  const config: Config = {
+    env: s.NODE_ENV,
+    isProduction,
+    host: s.RAMPART_HOST,
+    port: s.RAMPART_PORT,
+    publicUrl: publicOrigin,
+    publicOrigin,
+    dataDir,
+    logLevel: s.RAMPART_LOG_LEVEL,
+    database: { url: databaseUrl, migrationUrl, embeddedOptIn: s.RAMPART_EMBEDDED_DATABASE },
+    store: { redisUrl, keyPrefix: s.RAMPART_REDIS_PREFIX, singleInstance: s.RAMPART_SINGLE_INSTANCE },
+    secrets: { secretKey: secretKey.bytes, encryptionKeys, source },
+    trustProxy,
+    tls: s.RAMPART_TLS_CERT_FILE !== undefined && s.RAMPART_TLS_KEY_FILE !== undefined ? { certFile: s.RAMPART_TLS_CERT_FILE, keyFile: s.RAMPART_TLS_KEY_FILE } : null,
+    cors: { origins: s.RAMPART_CORS_ORIGINS, credentials: s.RAMPART_CORS_CREDENTIALS },
+    bodyLimitBytes: s.RAMPART_BODY_LIMIT_BYTES,
+    rateLimit: { points: s.RAMPART_RATE_LIMIT_POINTS, windowSeconds: s.RAMPART_RATE_LIMIT_WINDOW_SECONDS },
+    http: {
+      headersTimeoutMs: s.RAMPART_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: s.RAMPART_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: s.RAMPART_KEEP_ALIVE_TIMEOUT_MS,
+      connectionTimeoutMs: s.RAMPART_CONNECTION_TIMEOUT_MS,
+      maxHeaderBytes: s.RAMPART_MAX_HEADER_BYTES,
+      maxRequestsPerSocket: s.RAMPART_MAX_REQUESTS_PER_SOCKET,
+    },
+    loadShedding: {
+      maxEventLoopDelayMs: s.RAMPART_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * s.RAMPART_MAX_HEAP_USED_RATIO),
+    },
+    shutdownGraceMs: s.RAMPART_SHUTDOWN_GRACE_MS,
+    securityTxt: {
+      contacts: s.RAMPART_SECURITY_CONTACT ?? [`mailto:security@${publicHost}`],
+      expires: securityTxtExpires,
+      contactConfigured: s.RAMPART_SECURITY_CONTACT !== undefined,
+    },
+    mail: { smtpUrl, from: s.RAMPART_MAIL_FROM ?? `Rampart <no-reply@${publicHost === 'localhost' ? 'localhost.localdomain' : publicHost}>` },
+    sessions: {
+      // `__Host-` requires Secure, which browsers honour on https and on http://localhost only.
+      cookieName: cookiesSecure(publicOrigin) ? `__Host-${s.RAMPART_SESSION_COOKIE ?? 'rampart_session'}` : (s.RAMPART_SESSION_COOKIE ?? 'rampart_session'),
+      secureCookies: cookiesSecure(publicOrigin),
+      idleTimeoutMs: s.RAMPART_SESSION_IDLE_MINUTES * 60_000,
+      absoluteTimeoutMs: s.RAMPART_SESSION_ABSOLUTE_HOURS * 3_600_000,
+    },
+    passwords: {
+      minLength: s.RAMPART_PASSWORD_MIN_LENGTH,
+      argon2: { memoryKiB: s.RAMPART_ARGON2_MEMORY_KIB, timeCost: s.RAMPART_ARGON2_TIME_COST, parallelism: s.RAMPART_ARGON2_PARALLELISM },
+      hashConcurrency: s.RAMPART_PASSWORD_HASH_CONCURRENCY,
+    },
+  };
+  return { config: deepFreeze(config), problems, deploy };
+}
+
+/** Secure cookies work on https and on http://localhost (a secure context); nowhere else over http. */
+function cookiesSecure(publicOrigin: string): boolean {
+  if (publicOrigin === '') return true;
+  const url = new URL(publicOrigin);
+  return url.protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof Date)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Loads the configuration once at boot. Throws a ConfigError naming every problem; in
+ * production the deploy checks' errors stop the start too.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, options: LoadOptions = {}): { config: Config; warnings: readonly Finding[] } {
+  const { config, problems, deploy } = inspectEnvironment(env, options);
+  const blocking = [...problems, ...(config?.isProduction === true || env.NODE_ENV === 'production' ? deploy.filter((f) => f.severity === 'error' && !problems.includes(f)) : [])];
+  if (config === null || blocking.length > 0) throw new ConfigError(blocking.length > 0 ? blocking : problems);
+  return { config, warnings: deploy };
+}

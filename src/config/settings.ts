@@ -1,0 +1,93 @@
+/**
+ * Every environment variable Rampart reads, with its default and meaning. This list is the
+ * source of truth for the unknown-variable check and for the README's configuration table
+ * (a test keeps the two in step).
+ */
+export interface SettingSpec {
+  readonly name: string;
+  readonly default: string;
+  readonly description: string;
+  /** Secrets may also come from `NAME_FILE`, and are never printed. */
+  readonly secret?: boolean;
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { name: 'NODE_ENV', default: 'development', description: '`production` turns on the deploy checks that refuse an insecure start; `test` is for the test suite.' },
+  { name: 'RAMPART_HOST', default: '127.0.0.1', description: 'Address to listen on.' },
+  { name: 'RAMPART_PORT', default: '3000', description: 'Port to listen on.' },
+  { name: 'RAMPART_PUBLIC_URL', default: 'http://localhost:<port>', description: 'The URL people use to reach Rampart; links and mail use it, never the Host header. Required in production.' },
+  { name: 'RAMPART_DATA_DIR', default: './data', description: 'Embedded database and generated development secrets live here.' },
+  { name: 'RAMPART_LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
+  { name: 'DATABASE_URL', default: '(embedded PGlite)', description: 'PostgreSQL URL of the application role (row privileges only).', secret: true },
+  { name: 'DATABASE_MIGRATION_URL', default: '(DATABASE_URL)', description: 'PostgreSQL URL of the owner role that runs migrations; with it the application role is granted row privileges only.', secret: true },
+  { name: 'RAMPART_EMBEDDED_DATABASE', default: 'false', description: 'Set `true` to accept the embedded database in production.' },
+  { name: 'REDIS_URL', default: '(in-memory store)', description: 'Redis URL for sessions, counters and tokens shared by all instances.', secret: true },
+  { name: 'RAMPART_REDIS_PREFIX', default: 'rampart:', description: 'Prefix of every Redis key Rampart writes.' },
+  { name: 'RAMPART_SINGLE_INSTANCE', default: 'false', description: 'Set `true` to accept the in-memory store in production (only one process may run).' },
+  { name: 'RAMPART_SECRET_KEY', default: '(generated in development)', description: 'Root secret, at least 32 random bytes (hex or base64); HMAC and blind-index keys are derived from it with HKDF.', secret: true },
+  { name: 'RAMPART_ENCRYPTION_KEYS', default: '(generated in development)', description: 'Comma-separated `id:base64key` AES-256 keys for data at rest; the first encrypts, all decrypt.', secret: true },
+  { name: 'RAMPART_TRUST_PROXY', default: '(none)', description: 'Proxies whose X-Forwarded-* headers count: comma-separated addresses/CIDRs (or `loopback`, `linklocal`, `uniquelocal`). Blanket trust, ranges wider than /8 (IPv4) or /7 (IPv6), and hop counts are refused.' },
+  { name: 'RAMPART_TLS_CERT_FILE', default: '(none)', description: 'PEM certificate chain; with the key file Rampart serves HTTPS itself.' },
+  { name: 'RAMPART_TLS_KEY_FILE', default: '(none)', description: 'PEM private key for RAMPART_TLS_CERT_FILE.' },
+  { name: 'RAMPART_CORS_ORIGINS', default: '(none: CORS off)', description: 'Comma-separated exact origins allowed to call the API cross-origin.' },
+  { name: 'RAMPART_CORS_CREDENTIALS', default: 'false', description: 'Allow credentialed cross-origin requests from RAMPART_CORS_ORIGINS.' },
+  { name: 'RAMPART_BODY_LIMIT_BYTES', default: '10240', description: 'Largest request body; routes may declare more.' },
+  { name: 'RAMPART_RATE_LIMIT_POINTS', default: '300', description: 'Requests one client IP (IPv6: one /64) may make per window.' },
+  { name: 'RAMPART_RATE_LIMIT_WINDOW_SECONDS', default: '60', description: 'The global rate-limit window.' },
+  { name: 'RAMPART_HEADERS_TIMEOUT_MS', default: '10000', description: 'Time a client has to send all request headers.' },
+  { name: 'RAMPART_REQUEST_TIMEOUT_MS', default: '30000', description: 'Time a client has to send the whole request.' },
+  { name: 'RAMPART_KEEP_ALIVE_TIMEOUT_MS', default: '5000', description: 'Idle time before a keep-alive connection is closed.' },
+  { name: 'RAMPART_CONNECTION_TIMEOUT_MS', default: '60000', description: 'Socket inactivity timeout.' },
+  { name: 'RAMPART_MAX_HEADER_BYTES', default: '16384', description: 'Largest total size of request headers.' },
+  { name: 'RAMPART_MAX_REQUESTS_PER_SOCKET', default: '1000', description: 'Requests served on one keep-alive connection before it is closed.' },
+  { name: 'RAMPART_MAX_EVENT_LOOP_DELAY_MS', default: '1000', description: 'Event-loop delay above which requests are shed with 503.' },
+  { name: 'RAMPART_MAX_HEAP_USED_RATIO', default: '0.9', description: 'Share of the V8 heap limit above which requests are shed with 503.' },
+  { name: 'RAMPART_SHUTDOWN_GRACE_MS', default: '10000', description: 'Time in-flight requests get to finish after SIGTERM.' },
+  { name: 'RAMPART_SMTP_URL', default: '(outbox files in development)', description: 'SMTP server for account mail (`smtps://user:pass@host:465` or `smtp://…` with STARTTLS). Without it, development writes each message as an .eml file under `<data dir>/outbox/`; production requires it.', secret: true },
+  { name: 'RAMPART_MAIL_FROM', default: 'Rampart <no-reply@<public host>>', description: 'Sender of account mail.' },
+  { name: 'RAMPART_SESSION_COOKIE', default: '__Host-rampart_session', description: 'Session cookie name. The `__Host-` prefix is dropped (with a warning) only when the public URL is plain http on a host other than localhost.' },
+  { name: 'RAMPART_SESSION_IDLE_MINUTES', default: '30', description: 'A session unused this long ends (enforced server-side).' },
+  { name: 'RAMPART_SESSION_ABSOLUTE_HOURS', default: '8', description: 'A session ends this long after login, used or not.' },
+  { name: 'RAMPART_PASSWORD_MIN_LENGTH', default: '15', description: 'Shortest accepted password (NIST SP 800-63B; never below 8).' },
+  { name: 'RAMPART_ARGON2_MEMORY_KIB', default: '19456', description: 'Argon2id memory cost; may only be raised.' },
+  { name: 'RAMPART_ARGON2_TIME_COST', default: '2', description: 'Argon2id iterations; may only be raised.' },
+  { name: 'RAMPART_ARGON2_PARALLELISM', default: '1', description: 'Argon2id lanes; may only be raised.' },
+  { name: 'RAMPART_PASSWORD_HASH_CONCURRENCY', default: '2', description: 'Password hashes computed at once; further requests queue (64 at most, then 503), so a login flood cannot exhaust memory.' },
+  { name: 'RAMPART_SECURITY_CONTACT', default: 'mailto:security@<public host>', description: 'Contact(s) in /.well-known/security.txt, comma-separated URIs.' },
+  { name: 'RAMPART_SECURITY_TXT_EXPIRES', default: '(start + 180 days)', description: 'Expires date of security.txt (ISO 8601, at most a year ahead).' },
+];
+
+const SECRET_FILE_SUFFIX = '_FILE';
+
+/** Names accepted in the environment: every setting, and NAME_FILE for secrets. */
+export function knownVariableNames(): string[] {
+  return SETTINGS.flatMap((s) => (s.secret ? [s.name, s.name + SECRET_FILE_SUFFIX] : [s.name]));
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] ?? 0;
+      row[j] = Math.min(current + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+/** The known variable closest to a misspelled one. */
+export function closestVariable(name: string): string {
+  let best = '';
+  let bestDistance = Infinity;
+  for (const known of knownVariableNames()) {
+    const distance = editDistance(name, known);
+    if (distance < bestDistance) {
+      best = known;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,121 @@
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { stdSerializers, type LoggerOptions } from 'pino';
+
+/**
+ * Keys whose values never leave the process in clear: fields named like a password, token or
+ * secret, and the headers that carry credentials.
+ */
+const SENSITIVE_FIELDS = ['password', 'newPassword', 'currentPassword', 'token', 'access_token', 'refresh_token', 'secret', 'secretKey', 'authorization', 'cookie', 'apiKey', 'csrfToken', '_csrf'];
+const SENSITIVE_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-csrf-token', 'x-api-key'];
+const SENSITIVE_KEYS: ReadonlySet<string> = new Set([...SENSITIVE_FIELDS, ...SENSITIVE_HEADERS]);
+const CENSOR = '[redacted]';
+// How far below a log line's top level a key is checked: `password`, `body.password`,
+// `req.headers.cookie`, `users.0.token`, `err.headers.authorization`: the depths of the redact
+// paths this replaces. Handlers log request parts (`{ body, headers }`), credentials one level down.
+const MAX_DEPTH = 2;
+
+/**
+ * `value` with the value of every sensitive key at `depth` to {@link MAX_DEPTH} replaced by
+ * `[redacted]`. One pass with a set lookup per key; objects are copied only along the way to a
+ * sensitive key, so the caller's object (often `request.headers` itself) is never touched and a
+ * clean value comes back as the same reference.
+ */
+export function scrub<T>(value: T, depth = 0): T {
+  // Typed arrays and Buffers hold bytes, not keys; walking their indices would cost per byte.
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
+  const source = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(source)) {
+    const item = source[key];
+    const clean = SENSITIVE_KEYS.has(key) && item !== undefined ? CENSOR : depth < MAX_DEPTH ? scrub(item, depth + 1) : item;
+    if (clean === item) continue;
+    copy ??= (Array.isArray(source) ? [...source] : { ...source }) as Record<string, unknown>;
+    copy[key] = clean;
+  }
+  return (copy ?? value) as T;
+}
+
+interface LoggedRequest { method: string; url: string; ip: string }
+
+// Applied by pino after `formatters.log`, so their output is what must be clean.
+const serializers = {
+  req: (req: LoggedRequest) => ({ method: req.method, url: redactUrl(req.url), clientIp: req.ip }),
+  res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+  // pino's error serializer keeps an error's own properties (a client's `config`, a cause's
+  // fields), which may hold credentials like any other logged object.
+  err: (err: Error) => scrub(stdSerializers.err(err), 1),
+};
+
+/** The log object with sensitive keys scrubbed; keys that have a serializer are scrubbed after it runs. */
+function scrubLogObject(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    if (Object.hasOwn(serializers, key)) continue;
+    const item = object[key];
+    const clean = SENSITIVE_KEYS.has(key) && item !== undefined ? CENSOR : scrub(item, 1);
+    if (clean === item) continue;
+    copy ??= { ...object };
+    copy[key] = clean;
+  }
+  return copy ?? object;
+}
+
+// Query values under these names are credentials (verification and reset links carry tokens).
+const SENSITIVE_QUERY = /token|code|pass|secret|key|session|jwt|auth|sig/i;
+
+/** The request URL with the values of credential-like query parameters replaced. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const params = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const name = eq === -1 ? pair : pair.slice(0, eq);
+    return eq !== -1 && SENSITIVE_QUERY.test(decodeURIComponentSafe(name)) ? `${name}=[redacted]` : pair;
+  });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * pino options for Fastify: JSON lines, requests logged without headers or bodies, and every
+ * line scrubbed of credentials.
+ *
+ * Scrubbing is a `formatters.log` pass rather than pino's `redact`: pino 10 applies wildcard
+ * redact paths (`*.password`, `*.*.password`) by cloning and walking every value of every line,
+ * the per-request child logger's bindings included, which cost more than the rest of a request's
+ * logging. The pass below checks the same keys at the same depths in one walk. Child-logger
+ * bindings are not scrubbed: Rampart binds only the request id.
+ */
+export function loggerOptions({ level }: { level: string }): LoggerOptions {
+  return {
+    level,
+    formatters: { log: scrubLogObject },
+    serializers,
+  };
+}
+
+/**
+ * Fastify's request logging as one access line per request, written when the response has
+ * finished: method, URL (credential-like query values redacted), status, response time and
+ * client IP, with the request id from the request's logger. Fastify's error lines (the default
+ * error handler, stream and serializer failures) are unchanged.
+ */
+export class AccessLogController extends LogController {
+  override incomingRequest(): void {
+    // The access line is written on completion; a second line per request would double the logging cost.
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    const line = { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, responseTime: reply.elapsedTime, clientIp: request.ip };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}

@@ -1,0 +1,83 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import type { SecurityEventName } from './security-events.js';
+import { KERNEL_ERRORS, RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_INTERNAL, RAMPART_ERR_NOT_FOUND, RAMPART_ERR_UNAVAILABLE } from './errors.js';
+
+/** An RFC 9457 problem document. `errors` lists field paths and rules, never the offending values. */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly code: string;
+  readonly traceId: string;
+  readonly errors?: readonly { readonly location: string; readonly path: string; readonly message: string }[];
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+/** `RAMPART_ERR_NOT_FOUND` → `urn:rampart:problem:not-found`; the code stays the stable identifier. */
+export function problemType(code: string): string {
+  return `urn:rampart:problem:${code.replace(/^[A-Z][A-Z0-9]*_ERR_/, '').toLowerCase().replaceAll('_', '-')}`;
+}
+
+/** Sends a problem document; the serializer is fixed so route response schemas never reshape it. */
+export function sendProblem(reply: FastifyReply, problem: Omit<Problem, 'type' | 'traceId'>): FastifyReply {
+  const { title, status, code, errors } = problem;
+  const body: Problem = { type: problemType(code), title, status, code, traceId: reply.request.id, ...(errors === undefined ? {} : { errors }) };
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(body);
+}
+
+const CODED = /^(?!FST_)[A-Z][A-Z0-9]*_ERR_[A-Z0-9_]+$/;
+const KERNEL_CODES = new Set<string>(KERNEL_ERRORS.map((E) => new E().code));
+
+// Fastify's own client errors, mapped to Rampart's codes and the security event they are.
+const FASTIFY_ERRORS: Readonly<Record<string, { code: string; title: string; status: number; reason: string }>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'RAMPART_ERR_BODY_TOO_LARGE', title: 'The request body is too large.', status: 413, reason: 'body_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'RAMPART_ERR_UNSUPPORTED_MEDIA_TYPE', title: 'Unsupported content type: send application/json.', status: 415, reason: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'RAMPART_ERR_BAD_REQUEST', title: 'The request body length is not valid.', status: 400, reason: 'bad_content_length' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'RAMPART_ERR_EMPTY_BODY', title: 'The request body is empty.', status: 400, reason: 'empty_body' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'RAMPART_ERR_MALFORMED_JSON', title: 'The request body is not valid JSON.', status: 400, reason: 'malformed_json' },
+};
+
+const INPUT_EVENT: SecurityEventName = 'input_validation_fail';
+
+function handleError(this: FastifyInstance, err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const location = err.validationContext ?? 'request';
+    const errors = err.validation.slice(0, 20).map((v) => ({ location, path: v.instancePath === '/' ? '' : v.instancePath, message: v.message ?? 'invalid' }));
+    request.server.securityEvents.recordFor(request, INPUT_EVENT, { details: { reason: 'schema', location, paths: errors.map((e) => e.path || '/') } });
+    return sendProblem(reply, { status: 400, code: 'RAMPART_ERR_VALIDATION', title: 'The request is not valid.', errors });
+  }
+  const mapped = FASTIFY_ERRORS[err.code];
+  if (mapped !== undefined) {
+    request.server.securityEvents.recordFor(request, INPUT_EVENT, { details: { reason: mapped.reason } });
+    return sendProblem(reply, { status: mapped.status, code: mapped.code, title: mapped.title });
+  }
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode <= 599 ? err.statusCode : 500;
+  if (status < 500) {
+    if (CODED.test(err.code)) return sendProblem(reply, { status, code: err.code, title: err.message });
+    // A foreign client error: keep its status, not its message.
+    return sendProblem(reply, { status, code: new RAMPART_ERR_BAD_REQUEST().code, title: 'The request cannot be processed.' });
+  }
+  if (status === 503) {
+    request.log.warn({ err }, 'request failed: a dependency is unavailable or busy');
+    // A coded 503 (PASSWORD_ERR_BUSY, STORE_ERR_UNAVAILABLE, …) keeps its code; its title stays generic.
+    const code = KERNEL_CODES.has(err.code) || CODED.test(err.code) ? err.code : new RAMPART_ERR_UNAVAILABLE().code;
+    if (!reply.hasHeader('retry-after')) reply.header('retry-after', '5');
+    return sendProblem(reply, { status: 503, code, title: 'Service unavailable: retry later.' });
+  }
+  // 5xx bodies never carry the message, stack, SQL, paths or library names: the log has them.
+  request.log.error({ err }, 'request failed with an unexpected error');
+  return sendProblem(reply, { status: 500, code: new RAMPART_ERR_INTERNAL().code, title: 'Internal server error.' });
+}
+
+/** The central error handler and the 404 handler, both answering problem+json. */
+export const problemDetailsPlugin = fp(
+  (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
+    app.setErrorHandler(handleError);
+    app.setNotFoundHandler((request, reply) => sendProblem(reply, { status: 404, code: new RAMPART_ERR_NOT_FOUND().code, title: 'Not found.' }));
+    done();
+  },
+  { name: 'rampart-problem-details', dependencies: ['rampart-security-events'] },
+);

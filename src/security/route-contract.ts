@@ -1,0 +1,69 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+
+/**
+ * A route's access rule. Later capabilities add rules; `public` is a declaration too.
+ * `authenticated` needs a signed-in principal (401 otherwise), enforced by the authentication plugin.
+ */
+export type AccessRule = 'public' | 'authenticated';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessRule;
+    /** `false` exempts a route's unsafe methods from the CSRF guard; the exemption is logged at boot. */
+    csrf?: false;
+  }
+  interface FastifyInstance {
+    /** Every route registered, with its declared access rule, for the route-table tests and docs. */
+    readonly routeTable: readonly RouteContract[];
+  }
+}
+
+export interface RouteContract {
+  readonly method: string;
+  readonly url: string;
+  readonly access: AccessRule;
+}
+
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+const ACCESS_RULES: ReadonlySet<string> = new Set<AccessRule>(['public', 'authenticated']);
+
+/** Why a route breaks the contract, or null when it keeps it. */
+export function contractViolation(route: RouteOptions): string | null {
+  const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+  const access = route.config?.access;
+  if (access === undefined) return 'declares no access rule (config.access; `public` is a declaration too)';
+  if (!ACCESS_RULES.has(access)) return `declares an unknown access rule "${access}"`;
+  const csrf: unknown = route.config?.csrf;
+  if (csrf !== undefined && csrf !== false) return 'declares csrf other than `false` (the guard is on unless a route opts out with `csrf: false`)';
+  const schema = route.schema;
+  if (schema?.response === undefined) return 'declares no response schema, so undeclared fields could leave the server';
+  if (schema.querystring === undefined) return 'declares no querystring schema, so unknown query keys would be accepted';
+  if (route.url.includes(':') && schema.params === undefined) return 'has path parameters but no params schema';
+  if (methods.some((m) => METHODS_WITH_BODY.has(m)) && schema.body === undefined) return 'accepts a body but declares no body schema';
+  return null;
+}
+
+/**
+ * Refuses, at boot, any route that does not declare its access rule and the schemas of
+ * everything it reads and returns. Deny by default starts with "no undeclared routes".
+ */
+export const routeContractPlugin = fp(
+  (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
+    const table: RouteContract[] = [];
+    app.decorate('routeTable', table);
+    app.addHook('onRoute', function checkRoute(route) {
+      const violation = contractViolation(route);
+      if (violation !== null) throw new Error(`Route ${String(route.method)} ${route.url} ${violation}.`);
+      // Fail closed: without the plugin that enforces it, `authenticated` would mean nothing.
+      if (route.config?.access === 'authenticated' && !this.hasRequestDecorator('principal')) {
+        throw new Error(`Route ${String(route.method)} ${route.url} declares access "authenticated" but no authentication plugin is registered before it.`);
+      }
+      for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
+        table.push({ method: String(method), url: route.url, access: route.config?.access ?? 'public' });
+      }
+    });
+    done();
+  },
+  { name: 'rampart-route-contract' },
+);

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { TestContext } from 'node:test';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { buildRampart } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
+import { testTarget, uniquePrefix } from './target.js';
+
+/** Every log line an app wrote, parsed, plus the raw text for secret scans. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') this.lines.push(line);
+    callback();
+  }
+  entries(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/** The environment a test app runs with: fresh random secrets and the run's target services. */
+export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
+  const target = testTarget();
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    RAMPART_LOG_LEVEL: 'info',
+    RAMPART_SECRET_KEY: randomBytes(32).toString('base64url'),
+    RAMPART_ENCRYPTION_KEYS: `test-1:${randomBytes(32).toString('base64url')}`,
+    RAMPART_PUBLIC_URL: 'http://localhost:3000',
+    // The development outbox (when a test sets no SMTP server) goes here, never into the checkout.
+    RAMPART_DATA_DIR: join(tmpdir(), `rampart-test-${process.pid}`),
+  };
+  if (target.kind === 'real') {
+    env.DATABASE_URL = target.databaseUrl;
+    env.REDIS_URL = target.redisUrl;
+    env.RAMPART_REDIS_PREFIX = uniquePrefix(target, 'app');
+  }
+  return { ...env, ...overrides };
+}
+
+export interface BuildResult {
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  readonly logs: LogCapture;
+}
+
+export interface BuildTestOptions {
+  readonly env?: Record<string, string>;
+  readonly plugins?: readonly FastifyPluginAsync[];
+  readonly loadShedding?: Partial<LoadSheddingOptions>;
+}
+
+/** A fresh Rampart with every protection on; the caller closes it (see {@link build}). */
+export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<BuildResult> {
+  const { config } = loadConfig(testEnvironment(options.env));
+  const logs = new LogCapture();
+  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding });
+  return { app, config, logs };
+}
+
+/** A fresh Rampart with every protection on, closed when the test ends. */
+export async function build(t: Pick<TestContext, 'after'>, options: BuildTestOptions = {}): Promise<BuildResult> {
+  const result = await buildUnmanaged(options);
+  t.after(() => result.app.close());
+  return result;
+}
+
+/** A random address in 10.0.0.0/8 (or a random /64 in 2001:db8::/32), so tests never share a rate-limit budget or event rows. */
+export function randomIp(family: 4 | 6 = 4): string {
+  const b = randomBytes(6);
+  if (family === 4) return `10.${b[0]}.${b[1]}.${b[2]}`;
+  return `2001:db8:${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}::${b.readUInt16BE(4).toString(16)}`;
+}
+
+export interface EventRow { event: string; actor: string | null; client_ip: string | null; request_id: string | null; details: Record<string, unknown> }
+
+/** Security event rows from one client IP (after flushing pending writes); the run's database is shared between test files. */
+export async function securityEventRows(app: FastifyInstance, clientIp: string): Promise<EventRow[]> {
+  await app.securityEvents.flush();
+  return app.database.db.selectFrom('security_events').select(['event', 'actor', 'client_ip', 'request_id', 'details']).where('client_ip', '=', clientIp).orderBy('id').execute();
+}

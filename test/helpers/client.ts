@@ -1,0 +1,80 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { randomIp } from './build.js';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ClientRequest {
+  readonly method: Method;
+  readonly url: string;
+  readonly payload?: unknown;
+  readonly headers?: Record<string, string>;
+  /** Attach a fresh CSRF token to unsafe requests, as a page or API client does (default true). */
+  readonly csrf?: boolean;
+}
+
+/**
+ * A browser-like client for `app.inject`: one client IP, a cookie jar that honours
+ * Set-Cookie (including deletion), and a CSRF token fetched before every unsafe request.
+ * It never bypasses a protection; tests that attack one pass `csrf: false` or set headers.
+ */
+export class Client {
+  readonly cookies = new Map<string, string>();
+  constructor(readonly app: FastifyInstance, readonly ip: string = randomIp(), readonly userAgent = 'RampartTest/1.0') {}
+
+  cookieHeader(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
+  private remember(response: LightMyRequestResponse): void {
+    const header = response.headers['set-cookie'];
+    const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
+    for (const line of lines) {
+      const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      const value = pair.slice(eq + 1);
+      const expired = attributes.some((a) => /^max-age=0$/i.test(a) || (/^expires=/i.test(a) && Date.parse(a.slice(8)) < Date.now()));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  async csrfToken(): Promise<string> {
+    const response = await this.send({ method: 'GET', url: '/api/csrf' });
+    if (response.statusCode !== 200) throw new Error(`GET /api/csrf answered ${response.statusCode}`);
+    return (JSON.parse(response.body) as { token: string }).token;
+  }
+
+  async send(request: ClientRequest): Promise<LightMyRequestResponse> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...request.headers };
+    if (request.method !== 'GET' && request.csrf !== false && headers['x-csrf-token'] === undefined) headers['x-csrf-token'] = await this.csrfToken();
+    if (this.cookies.size > 0 && headers.cookie === undefined) headers.cookie = this.cookieHeader();
+    const response = await this.app.inject({
+      method: request.method,
+      url: request.url,
+      headers,
+      remoteAddress: this.ip,
+      ...(request.payload === undefined ? {} : { payload: request.payload as string | object }),
+    });
+    this.remember(response);
+    return response;
+  }
+
+  get(url: string, headers?: Record<string, string>): Promise<LightMyRequestResponse> {
+    return this.send({ method: 'GET', url, headers });
+  }
+
+  post(url: string, payload: unknown = {}, options: Partial<ClientRequest> = {}): Promise<LightMyRequestResponse> {
+    return this.send({ method: 'POST', url, payload, ...options });
+  }
+
+  delete(url: string, payload?: unknown, options: Partial<ClientRequest> = {}): Promise<LightMyRequestResponse> {
+    return this.send({ method: 'DELETE', url, payload, ...options });
+  }
+}
+
+/** The parsed JSON body; tests narrow it with a type argument where they read fields. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+export function json<T = Record<string, unknown>>(response: LightMyRequestResponse): T {
+  return JSON.parse(response.body) as T;
+}

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as wait } from 'node:timers/promises';
+import { build } from '../helpers/build.js';
+
+describe('load shedding', () => {
+  it('answers 503 problem+json with Retry-After while the heap is over its threshold', async (t) => {
+    const { app } = await build(t, { loadShedding: { maxHeapUsedBytes: 1, sampleIntervalMs: 5 } });
+    await wait(50);
+    const res = await app.inject({ method: 'GET', url: '/api/status' });
+    assert.equal(res.statusCode, 503);
+    assert.equal(res.headers['retry-after'], '10');
+    assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal((JSON.parse(res.body) as { code: string }).code, 'RAMPART_ERR_OVERLOADED');
+  });
+
+  it('sheds requests after the event loop stalls, then recovers', async (t) => {
+    const { app } = await build(t, { loadShedding: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 } });
+    assert.equal((await app.inject({ method: 'GET', url: '/api/status' })).statusCode, 200);
+    let shed = false;
+    // A stall is only visible once a sample covering it is taken, so stall and probe a few times.
+    for (let attempt = 0; attempt < 20 && !shed; attempt++) {
+      const until = Date.now() + 400;
+      while (Date.now() < until) { /* a synchronous stall, as a CPU-bound handler would cause */ }
+      for (let probe = 0; probe < 10 && !shed; probe++) {
+        await wait(20);
+        shed = (await app.inject({ method: 'GET', url: '/api/status' })).statusCode === 503;
+      }
+    }
+    assert.ok(shed, 'a stalled event loop sheds load');
+    let recovered = false;
+    for (let probe = 0; probe < 100 && !recovered; probe++) {
+      await wait(50);
+      recovered = (await app.inject({ method: 'GET', url: '/api/status' })).statusCode === 200;
+    }
+    assert.ok(recovered, 'service resumes once the loop is responsive');
+  });
+});

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { pino } from 'pino';
+import { AccessLogController, loggerOptions, scrub } from '../../src/security/logging.js';
+import { LogCapture } from '../helpers/build.js';
+
+function capturedLogger(): { log: pino.Logger; logs: LogCapture } {
+  const logs = new LogCapture();
+  return { log: pino(loggerOptions({ level: 'info' }), logs), logs };
+}
+
+describe('log scrubbing', () => {
+  it('censors credential keys at the top level and two levels down, in objects and arrays', () => {
+    const { log, logs } = capturedLogger();
+    log.info({
+      password: 'top',
+      body: { email: 'ada@example.com', newPassword: 'one down' },
+      request: { headers: { cookie: 'two down', 'x-csrf-token': 'two down', accept: 'text/html' } },
+      users: [{ token: 'in an array' }],
+    }, 'scrub me');
+    assert.deepEqual(logs.entries()[0], {
+      ...logs.entries()[0],
+      password: '[redacted]',
+      body: { email: 'ada@example.com', newPassword: '[redacted]' },
+      request: { headers: { cookie: '[redacted]', 'x-csrf-token': '[redacted]', accept: 'text/html' } },
+      users: [{ token: '[redacted]' }],
+    });
+  });
+
+  it("never modifies the caller's object, and returns a clean one as it is", () => {
+    const headers = { authorization: 'Bearer secret', accept: '*/*' };
+    const logged = { headers };
+    assert.deepEqual(scrub(logged), { headers: { authorization: '[redacted]', accept: '*/*' } });
+    assert.equal(headers.authorization, 'Bearer secret');
+    const clean = { method: 'GET', nested: { url: '/api/status' } };
+    assert.equal(scrub(clean), clean);
+  });
+
+  it('scrubs the own properties of a logged error after pino serializes it', () => {
+    const { log, logs } = capturedLogger();
+    log.error({ err: Object.assign(new Error('connect failed'), { headers: { authorization: 'Bearer secret' }, apiKey: 'k' }) }, 'boom');
+    const { err } = logs.entries()[0] as { err: Record<string, unknown> };
+    assert.equal(err.message, 'connect failed');
+    assert.equal(err.apiKey, '[redacted]');
+    assert.doesNotMatch(logs.text(), /Bearer secret/);
+  });
+});
+
+describe('access log', () => {
+  it('writes one line per request with method, redacted URL, status, response time, client IP and request id', async (t) => {
+    const logs = new LogCapture();
+    const app = Fastify({ logger: { ...loggerOptions({ level: 'info' }), stream: logs }, logController: new AccessLogController() });
+    t.after(() => app.close());
+    app.get('/verify', () => ({ ok: true }));
+    await app.inject({ method: 'GET', url: '/verify?token=abc&page=2', remoteAddress: '203.0.113.5' });
+    const lines = logs.entries().filter((line) => typeof line.reqId === 'string');
+    assert.equal(lines.length, 1);
+    const [line] = lines;
+    assert.ok(line !== undefined);
+    assert.equal(line.msg, 'request completed');
+    assert.deepEqual([line.method, line.url, line.statusCode, line.clientIp], ['GET', '/verify?token=[redacted]&page=2', 200, '203.0.113.5']);
+    assert.equal(typeof line.responseTime, 'number');
+  });
+});
