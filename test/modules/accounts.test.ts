@@ -298,7 +298,7 @@ describe('accounts', () => {
     const { app } = rampart;
     const { hash } = await import('@node-rs/bcrypt');
     const { email, password, id } = await registerAndVerify(new Client(app));
-    await app.database.db.updateTable('users').set({ password_hash: await hash(password, { cost: 10 }) }).where('id', '=', id).execute();
+    await app.database.db.updateTable('users').set({ password_hash: await hash(password, 10) }).where('id', '=', id).execute();
     await login(new Client(app), email, password);
     const row = await app.database.db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirstOrThrow();
     assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);

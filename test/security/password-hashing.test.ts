@@ -101,7 +101,9 @@ describe('password hashing: legacy and weaker hashes', () => {
   it('verifies legacy bcrypt hashes ($2a$, $2b$, $2y$, cost 10) and asks for a rehash', async () => {
     const password = 'legacy pässword from the old site 🔑';
     for (const version of ['2a', '2b', '2y'] as const) {
-      const legacy = await bcryptHash(password, { cost: 10, version });
+      // The binding writes $2b$; $2a$ and $2y$ hashes of the same password and salt are identical
+      // apart from the prefix (the variants differ only on passwords over 255 bytes).
+      const legacy = (await bcryptHash(password, 10)).replace(/^\$2b\$/, `$${version}$`);
       assert.ok(legacy.startsWith(`$${version}$10$`), legacy);
       assert.equal(await hasher.verify(legacy, password), true, version);
       assert.equal(await hasher.verify(legacy, 'not the legacy password'), false, version);
@@ -151,7 +153,7 @@ describe('password hashing: legacy and weaker hashes', () => {
   });
 
   it('returns false for malformed and unknown hashes and asks to rehash them', async () => {
-    const bcrypt = await bcryptHash(PASSWORD, { cost: 4 });
+    const bcrypt = await bcryptHash(PASSWORD, 4);
     const malformed: unknown[] = [
       '', PASSWORD, 'x'.repeat(10_000), '$'.repeat(1000), '$argon2id$', '$argon2id$v=19$m=19456,t=2,p=1$$',
       stored.slice(0, -5), `${stored}$`, `${stored}AA`, stored.replace('argon2id', 'argon2x'),
@@ -183,7 +185,7 @@ describe('password hashing: legacy and weaker hashes', () => {
     const huge = `$argon2id$v=19$m=4194304,t=2,p=1$${salt!}$${digest!}`;
     assert.equal(await hasher.verify(huge, PASSWORD), false);
     assert.equal(await hasher.verify(`$argon2id$v=19$m=19456,t=4000000000,p=1$${salt!}$${digest!}`, PASSWORD), false);
-    const bcrypt = await bcryptHash(PASSWORD, { cost: 4 });
+    const bcrypt = await bcryptHash(PASSWORD, 4);
     assert.equal(await hasher.verify(bcrypt.replace('$04$', '$31$'), PASSWORD), false);
     assert.equal(hasher.pending, 0);
   });
