@@ -337,6 +337,26 @@ describe('accounts', () => {
     assert.equal((await new Client(app).post('/api/auth/login', { email, password })).statusCode, 401);
   });
 
+  it('throttles guessing the current password through a stolen session like a login', async () => {
+    const { app } = rampart;
+    const thief = new Client(app);
+    const { email, password } = await registerAndVerify(thief);
+    await login(thief, email, password);
+    const token = await thief.csrfToken();
+    const guess = () => thief.post('/api/account/password', { currentPassword: `wrong ${strongPassword()}`, newPassword: strongPassword() }, { headers: { 'x-csrf-token': token } }).then((r) => r.statusCode);
+    const burst = await Promise.all(Array.from({ length: 12 }, guess));
+    const checked = burst.filter((s) => s === 403).length;
+    assert.ok(checked <= 5, `${checked} passwords were checked in parallel`);
+    assert.equal(burst.filter((s) => s === 429).length, 12 - checked);
+    for (let i = checked; i < 5; i++) assert.equal(await guess(), 403);
+    const blocked = await thief.post('/api/account/password', { currentPassword: password, newPassword: strongPassword() });
+    assert.equal(blocked.statusCode, 429, 'the right password is not checked while blocked');
+    assert.ok(Number(blocked.headers['retry-after']) >= 1);
+    assert.equal((await thief.delete('/api/account', { password })).statusCode, 429, 'account deletion shares the block');
+    const events = (await securityEventRows(app, thief.ip)).map((r) => r.event);
+    assert.ok(events.includes('authn_login_lock'));
+  });
+
   it('refuses to verify with a used or invented token', async () => {
     const { app } = rampart;
     const client = new Client(app);

@@ -96,13 +96,28 @@ export function createAccountsService(options: AccountsServiceOptions) {
   /** Verifies a signed-in user's password under the login throttle, so it is no oracle for guessing. */
   async function confirmPassword(user: UserRecord, password: string, ctx: RequestContext): Promise<'ok' | 'wrong' | Limited> {
     const decision = await loginThrottle.check(user.emailIndex, ctx.ip);
-    if (!decision.allowed) return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
-    if (await passwords.verify(user.passwordHash, password)) {
-      await loginThrottle.recordSuccess(user.emailIndex, ctx.ip);
-      return 'ok';
+    if (!decision.allowed) {
+      ctx.audit('authn_login_lock', { actor: user.id, details: { email_index: user.emailIndex, scope: decision.scope } });
+      return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
     }
-    await loginThrottle.recordFailure(user.emailIndex, ctx.ip);
-    return 'wrong';
+    // As at login: one check per (account, IP) at a time, so a stolen session cannot guess in parallel.
+    if (!(await loginThrottle.claim(user.emailIndex, ctx.ip))) {
+      ctx.audit('authn_login_lock', { actor: user.id, details: { email_index: user.emailIndex, scope: 'concurrent' } });
+      return { ok: false, reason: 'limited', retryAfterSeconds: 1 };
+    }
+    try {
+      if (decision.delayMs > 0) await sleep(decision.delayMs);
+      if (await passwords.verify(user.passwordHash, password)) {
+        await loginThrottle.recordSuccess(user.emailIndex, ctx.ip);
+        return 'ok';
+      }
+      const failure = await loginThrottle.recordFailure(user.emailIndex, ctx.ip);
+      if (failure.locked) ctx.audit('authn_login_lock', { actor: user.id, details: { email_index: user.emailIndex, scope: 'account_ip' } });
+      if (failure.accountAlert) ctx.audit('authn_login_fail_max', { actor: user.id, details: { email_index: user.emailIndex } });
+      return 'wrong';
+    } finally {
+      await loginThrottle.release(user.emailIndex, ctx.ip);
+    }
   }
 
   const createUser = (input: { name: string; email: string; password: string; role: Role; verified: boolean }) => createUserRecord(deps, input);
