@@ -15,7 +15,7 @@ import type { StateStore } from './platform/store.js';
 import { authenticationPlugin, type Principal } from './security/authentication.js';
 import { RAW_RESPONSE_HEADERS, securityHeadersPlugin } from './security/headers.js';
 import { corsPlugin } from './security/cors.js';
-import { csrfPlugin } from './security/csrf.js';
+import { csrfPlugin, PRE_SESSION_KEY_PREFIX } from './security/csrf.js';
 import { inputHardeningPlugin } from './security/input-hardening.js';
 import { createKeyring, type Keyring } from './security/keyring.js';
 import { loadSheddingPlugin, type LoadSheddingOptions } from './security/load-shedding.js';
@@ -157,7 +157,9 @@ async function openResources(config: Config, app: FastifyInstance): Promise<Reso
   });
   try {
     const store = config.store.redisUrl === null
-      ? createMemoryStore({ logger: app.log })
+      // Full, it evicts only pre-sessions: a flood of anonymous visitors must not push out a
+      // brute-force block or a session; other writes then fail closed with STORE_ERR_FULL.
+      ? createMemoryStore({ logger: app.log, evictable: (key) => key.startsWith(PRE_SESSION_KEY_PREFIX) })
       : await createRedisStore({ url: config.store.redisUrl, keyPrefix: config.store.keyPrefix, logger: app.log });
     // Without SMTP (development only: production refuses it) each message becomes an .eml file.
     const mailer = config.mail.smtpUrl === null

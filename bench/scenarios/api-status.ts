@@ -76,7 +76,7 @@ export const apiStatusScenario: Scenario = {
       notes: [
         `rampart: buildRampart with every protection on, NODE_ENV=test, fresh random secrets, ${store} store (prefix ${rampart.redisPrefix}), ${database}`,
         `rampart: global rate limit ON at ${RATE_LIMIT_POINTS.toLocaleString('en-US')} requests per ${RATE_LIMIT_WINDOW_SECONDS} s per client, so it does a Redis round trip per request but never trips (a 429 fails the bench)`,
-        `rampart: request logging at level ${rampart.config.logLevel} (two JSON lines per request) to /dev/null`,
+        `rampart: request logging at level ${rampart.config.logLevel} (one access line per request) to /dev/null`,
         ...STACK_HEADERS.map((name) => `rampart: probe response ${name}: ${String(headers[name])}`),
         'bare fastify: Fastify() with defaults, no plugins, hooks, schemas or logger',
       ],

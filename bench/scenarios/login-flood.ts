@@ -43,7 +43,7 @@ const FLUSH_TIMEOUT_MS = 60_000;
 const EXPECTED_LOGIN: Readonly<Record<string, string>> = {
   '401 AUTH_ERR_INVALID_CREDENTIALS': 'password checked (Argon2id verify, or the dummy verify for an unknown email), wrong',
   '429 AUTH_ERR_LOCKED': 'refused by the login throttle before any hashing (which block: authn_login_lock by scope, below)',
-  '503 PASSWORD_ERR_BUSY': 'refused without hashing: the hashing queue (2 running, 64 waiting) was full',
+  '503 PASSWORD_ERR_BUSY': 'refused without hashing: the hashing queue (RAMPART_PASSWORD_HASH_CONCURRENCY running, 64 waiting) was full',
   '503 RAMPART_ERR_OVERLOADED': 'shed by load shedding (event loop or heap over its limit)',
 };
 const EXPECTED_HEALTHZ_OTHER = new Set(['503 RAMPART_ERR_OVERLOADED']);

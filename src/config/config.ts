@@ -1,5 +1,6 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import ipaddr from 'ipaddr.js';
@@ -103,7 +104,8 @@ const schema = z.object({
   RAMPART_ARGON2_MEMORY_KIB: int(19_456, 4 * 1024 * 1024).default(19_456),
   RAMPART_ARGON2_TIME_COST: int(2, 100).default(2),
   RAMPART_ARGON2_PARALLELISM: int(1, 16).default(1),
-  RAMPART_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
+  // One core is left to the event loop, so a login flood cannot starve every other request.
+  RAMPART_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(Math.max(1, availableParallelism() - 1)),
   RAMPART_SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
 });
 

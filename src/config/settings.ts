@@ -52,7 +52,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'RAMPART_ARGON2_MEMORY_KIB', default: '19456', description: 'Argon2id memory cost; may only be raised.' },
   { name: 'RAMPART_ARGON2_TIME_COST', default: '2', description: 'Argon2id iterations; may only be raised.' },
   { name: 'RAMPART_ARGON2_PARALLELISM', default: '1', description: 'Argon2id lanes; may only be raised.' },
-  { name: 'RAMPART_PASSWORD_HASH_CONCURRENCY', default: '2', description: 'Password hashes computed at once; further requests queue (64 at most, then 503), so a login flood cannot exhaust memory.' },
+  { name: 'RAMPART_PASSWORD_HASH_CONCURRENCY', default: 'CPUs − 1 (at least 1)', description: 'Password hashes computed at once, off the event loop; further requests queue (64 at most, then 503), so a login flood cannot exhaust memory. The default leaves one core to the event loop.' },
   { name: 'RAMPART_SECURITY_CONTACT', default: 'mailto:security@<public host>', description: 'Contact(s) in /.well-known/security.txt, comma-separated URIs.' },
   { name: 'RAMPART_SECURITY_TXT_EXPIRES', default: '(start + 180 days)', description: 'Expires date of security.txt (ISO 8601, at most a year ahead).' },
 ];

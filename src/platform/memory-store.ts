@@ -29,6 +29,13 @@ export interface MemoryStoreOptions {
   readonly now?: () => number;
   /** Receives the eviction warnings. */
   readonly logger?: StoreLogger;
+  /**
+   * Which keys may be evicted to make room. Default: every key. Security state (brute-force
+   * counters, blocks, sessions, revocations) must not be evictable, or whoever can create
+   * entries cheaply could push a block out by filling the store; when only such keys are left,
+   * a write rejects with `STORE_ERR_FULL` instead (fail closed).
+   */
+  readonly evictable?: (key: string) => boolean;
 }
 
 const DEFAULT_MAX_ENTRIES = 100_000;
@@ -57,9 +64,10 @@ const noopLogger: StoreLogger = { warn() {}, error() {}, info() {} };
  * instance.
  *
  * Bound: at most `maxEntries` units (values and counters count one, sets one per member). When
- * a write would pass the cap, expired entries are dropped first, then the live entries closest
- * to expiry are evicted and a warning is logged with the count; the store never grows past the
- * cap. A single set that alone would exceed the cap rejects with `STORE_ERR_FULL`. Expired
+ * a write would pass the cap, expired entries are dropped first, then the live evictable
+ * entries closest to expiry are evicted and a warning is logged with the count; the store never
+ * grows past the cap. A write that still does not fit (a set larger than the cap, or a store
+ * holding only entries that may not be evicted) rejects with `STORE_ERR_FULL`. Expired
  * entries are also swept when touched and by an unref'd timer that `close()` clears.
  *
  * Rate limiters are rate-limiter-flexible's `RateLimiterMemory`: they keep their own counters
@@ -71,13 +79,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): StateStore 
   if (!isPositiveInteger(maxEntries)) throw new TypeError('maxEntries must be a positive integer');
   if (!isPositiveInteger(maxTtlMs)) throw new TypeError('maxTtlMs must be a positive integer');
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('now must be a function');
-  return new MemoryStore(maxEntries, maxTtlMs, options.now ?? Date.now, options.logger ?? noopLogger);
+  if (options.evictable !== undefined && typeof options.evictable !== 'function') throw new TypeError('evictable must be a function');
+  return new MemoryStore(maxEntries, maxTtlMs, options.now ?? Date.now, options.logger ?? noopLogger, options.evictable ?? (() => true));
 }
 
 class MemoryStore implements StateStore {
   readonly kind = 'memory';
   readonly #entries = new Map<string, Entry>();
   readonly #expiries = new ExpiryQueue();
+  /** The evictable entries only, closest to expiry first. */
+  readonly #evictionOrder = new ExpiryQueue();
+  readonly #evictable: (key: string) => boolean;
   readonly #maxEntries: number;
   readonly #maxTtlMs: number;
   readonly #now: () => number;
@@ -89,8 +101,9 @@ class MemoryStore implements StateStore {
   #evictedSinceWarning = 0;
   #lastWarningAt: number | undefined;
 
-  constructor(maxEntries: number, maxTtlMs: number, now: () => number, logger: StoreLogger) {
+  constructor(maxEntries: number, maxTtlMs: number, now: () => number, logger: StoreLogger, evictable: (key: string) => boolean) {
     this.#maxEntries = maxEntries;
+    this.#evictable = evictable;
     this.#maxTtlMs = maxTtlMs;
     this.#now = now;
     this.#logger = logger;
@@ -251,6 +264,7 @@ class MemoryStore implements StateStore {
     clearInterval(this.#sweepTimer);
     this.#entries.clear();
     this.#expiries.clear();
+    this.#evictionOrder.clear();
     this.#units = 0;
     return Promise.resolve();
   }
@@ -303,7 +317,7 @@ class MemoryStore implements StateStore {
     const parked: ExpiryNode[] = [];
     let evicted = 0;
     while (this.#units + extra > this.#maxEntries) {
-      const node = this.#expiries.pop();
+      const node = this.#evictionOrder.pop();
       if (node === undefined) break;
       if (!this.#isCurrent(node)) continue;
       if (node.key === key) {
@@ -313,9 +327,9 @@ class MemoryStore implements StateStore {
       this.#remove(node.key, node.entry);
       evicted += 1;
     }
-    for (const node of parked) this.#expiries.push(node);
+    for (const node of parked) this.#evictionOrder.push(node);
     if (evicted > 0) this.#noteEvictions(evicted, now);
-    // Unreachable while every entry has a current expiry node; refusing beats passing the cap.
+    // Only entries that may not be evicted are left: refusing the write beats evicting them.
     if (this.#units + extra > this.#maxEntries) throw new STORE_ERR_FULL();
   }
 
@@ -326,11 +340,15 @@ class MemoryStore implements StateStore {
 
   /** Records the entry's current expiry; nodes left behind by earlier expiries go stale. */
   #track(key: string, entry: Entry): void {
-    this.#expiries.push({ key, entry, expiresAt: entry.expiresAt });
+    const node = { key, entry, expiresAt: entry.expiresAt };
+    this.#expiries.push(node);
+    if (this.#evictable(key)) this.#evictionOrder.push(node);
     // Stale nodes pile up when TTLs are refreshed; rebuilding at twice the live size keeps
-    // the queue bounded at O(1) amortized cost.
-    if (this.#expiries.length > 2 * this.#entries.size + 1024) {
-      this.#expiries.rebuild([...this.#entries].map(([k, e]) => ({ key: k, entry: e, expiresAt: e.expiresAt })));
+    // the queues bounded at O(1) amortized cost.
+    if (this.#expiries.length > 2 * this.#entries.size + 1024 || this.#evictionOrder.length > 2 * this.#entries.size + 1024) {
+      const nodes = [...this.#entries].map(([k, e]) => ({ key: k, entry: e, expiresAt: e.expiresAt }));
+      this.#expiries.rebuild(nodes);
+      this.#evictionOrder.rebuild(nodes.filter((n) => this.#evictable(n.key)));
     }
   }
 
@@ -363,7 +381,7 @@ class MemoryStore implements StateStore {
     if (this.#lastWarningAt !== undefined && now - this.#lastWarningAt < EVICTION_WARNING_INTERVAL_MS) return;
     this.#logger.warn(
       { evicted: this.#evictedSinceWarning, evictedTotal: this.#evictedTotal, maxEntries: this.#maxEntries },
-      'memory store full: evicted the entries closest to expiry',
+      'memory store full: evicted the evictable entries closest to expiry',
     );
     this.#lastWarningAt = now;
     this.#evictedSinceWarning = 0;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import type { StateStore } from '../platform/store.js';
 import { clientKey } from './client-ip.js';
@@ -33,13 +33,19 @@ export interface LoginThrottle {
   /** After success: resets the (account, IP) consecutive-failure counter and its escalation, not the per-IP or per-account counts. */
   recordSuccess(accountKey: string, ip: string): Promise<void>;
   /**
-   * Claims the (account, IP) pair for one password check; false while another check of the
-   * same pair is in flight. Without it, a burst of parallel guesses would all pass `check()`
-   * before the first failure is counted, and the 5-failure lock would let dozens through.
-   * Call {@link release} when the attempt is recorded.
+   * Claims the right to one password check: the (account, IP) pair must have no other check in
+   * flight, and the client at most {@link LoginThrottleOptions.clientChecksInFlight} across all
+   * accounts. Without it, a burst of parallel guesses would all pass `check()` before the first
+   * failure is counted: the 5-failure lock would let dozens through, the 100-per-IP budget would
+   * be overshot by whatever fits in the hashing queue, and one client could fill that queue for
+   * everyone. `null` when refused; otherwise call `release()` once the attempt is recorded.
    */
-  claim(accountKey: string, ip: string): Promise<boolean>;
-  release(accountKey: string, ip: string): Promise<void>;
+  claim(accountKey: string, ip: string): Promise<ThrottleClaim | null>;
+}
+
+/** A claimed password check; see {@link LoginThrottle.claim}. */
+export interface ThrottleClaim {
+  release(): Promise<void>;
 }
 
 /** Options of {@link createLoginThrottle}; the numbers are the defaults of DESIGN.md. */
@@ -59,6 +65,8 @@ export interface LoginThrottleOptions {
   readonly accountFailuresPerHour?: number;
   /** Delay for attempts from failing pairs while the account is under attack. Default 1 000, at most 10 000. */
   readonly accountAlertDelayMs?: number;
+  /** Password checks one client may have in flight at once, across all accounts. Default 4, at most 64. */
+  readonly clientChecksInFlight?: number;
 }
 
 /** A fixed-window limit on attempts per key (reset requests per email and per IP, verification attempts per IP). */
@@ -99,6 +107,7 @@ const DEFAULTS = {
   ipFailures: 100,
   accountFailuresPerHour: 50,
   accountAlertDelayMs: 1_000,
+  clientChecksInFlight: 4,
 } as const;
 
 function checkInteger(name: string, value: unknown, min: number, max: number): number {
@@ -156,8 +165,8 @@ function count(value: string | null): number {
  * call rejects with `STORE_ERR_UNAVAILABLE`, where a per-process insurance limiter would give
  * each instance a fresh budget (sessions live in the same store, so no login could finish anyway).
  */
-/** How long a claimed pair stays claimed if its attempt never releases it. */
-const CLAIM_TTL_MS = 30_000;
+/** How long a claim stays if its attempt never releases it. */
+const CLAIM_TTL = { ttlMs: 30_000 };
 
 export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottle {
   checkStore(options.store);
@@ -169,6 +178,7 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
   const ipFailures = checkInteger('ipFailures', options.ipFailures ?? DEFAULTS.ipFailures, 1, 1_000_000);
   const accountFailures = checkInteger('accountFailuresPerHour', options.accountFailuresPerHour ?? DEFAULTS.accountFailuresPerHour, 1, 1_000_000);
   const delayMs = checkInteger('accountAlertDelayMs', options.accountAlertDelayMs ?? DEFAULTS.accountAlertDelayMs, 0, MAX_DELAY_MS);
+  const clientChecksInFlight = checkInteger('clientChecksInFlight', options.clientChecksInFlight ?? DEFAULTS.clientChecksInFlight, 1, 64);
   // Outlives the longest block, so a pair that fails again when a block ends still escalates.
   const pairMemory = { ttlMs: PAIR_MEMORY_MS + maxBlockSeconds * SECOND_MS };
 
@@ -183,6 +193,7 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
       pairLevel: `${prefix}:pair-level:${account}:${client}`,
       pairBlock: `${prefix}:pair-block:${account}:${client}`,
       pairClaim: `${prefix}:pair-claim:${account}:${client}`,
+      clientClaim: (slot: number) => `${prefix}:ip-claim:${client}:${String(slot)}`,
     };
   }
   type Keys = ReturnType<typeof keys>;
@@ -258,12 +269,23 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
     },
 
     async claim(accountKey, ip) {
-      // The TTL frees the pair even if the process dies mid-attempt; a check takes milliseconds.
-      return store.setIfAbsent(keys(accountKey, ip).pairClaim, '1', { ttlMs: CLAIM_TTL_MS });
-    },
-
-    async release(accountKey, ip) {
-      await store.delete(keys(accountKey, ip).pairClaim);
+      const k = keys(accountKey, ip);
+      // The TTLs free the claims even if the process dies mid-attempt; a check takes milliseconds.
+      if (!(await store.setIfAbsent(k.pairClaim, '1', CLAIM_TTL))) return null;
+      // The client's slots are tried from a random one, so concurrent claims rarely collide.
+      const first = randomInt(clientChecksInFlight);
+      for (let i = 0; i < clientChecksInFlight; i++) {
+        const slot = k.clientClaim((first + i) % clientChecksInFlight);
+        if (await store.setIfAbsent(slot, '1', CLAIM_TTL)) {
+          return {
+            async release() {
+              await Promise.all([store.delete(slot), store.delete(k.pairClaim)]);
+            },
+          };
+        }
+      }
+      await store.delete(k.pairClaim);
+      return null;
     },
   };
 }

@@ -66,7 +66,9 @@ const VARY = ['Origin', 'Sec-Fetch-Site'];
 // A header or field longer than any token is refused without being copied into a buffer.
 const MAX_TOKEN_LENGTH = 128;
 
-const preSessionKey = (value: string): string => `presess:${createHash('sha256').update(value, 'utf8').digest('hex')}`;
+/** Store keys of pre-sessions: anonymous and cheap to create, so the only keys a full in-memory store may evict. */
+export const PRE_SESSION_KEY_PREFIX = 'presess:';
+const preSessionKey = (value: string): string => `${PRE_SESSION_KEY_PREFIX}${createHash('sha256').update(value, 'utf8').digest('hex')}`;
 
 function checkOrigin(label: string, origin: unknown): asserts origin is string {
   let parsed: URL | null = null;

@@ -428,6 +428,29 @@ describe('memory store', () => {
     await store.close();
   });
 
+  it('evicts only evictable keys, and refuses a write when nothing evictable is left', async () => {
+    const logger = recordingLogger();
+    const store = createMemoryStore({ maxEntries: 4, now: () => 0, logger, evictable: (key) => key.startsWith('cheap:') });
+    await store.set('block', '1', { ttlMs: 1_000 });
+    await store.set('cheap:1', '1', { ttlMs: 5_000 });
+    await store.set('cheap:2', '1', { ttlMs: 6_000 });
+    await store.set('counter', '3', { ttlMs: 2_000 });
+    // Full: a flood of cheap keys replaces cheap keys, never the shorter-lived protected ones.
+    for (let i = 3; i < 100; i += 1) await store.set(`cheap:${String(i)}`, '1', { ttlMs: 5_000 + i });
+    assert.equal(await store.get('block'), '1');
+    assert.equal(await store.get('counter'), '3');
+    assert.equal(await store.get('cheap:1'), null);
+    assert.equal(await store.get('cheap:99'), '1');
+    await store.set('session', 's', { ttlMs: 3_000 });
+    await store.set('session-2', 's', { ttlMs: 3_000 });
+    assert.equal(await store.get('cheap:99'), null, 'protected writes evict cheap keys');
+    await assert.rejects(store.set('session-3', 's', { ttlMs: 3_000 }), hasCode('STORE_ERR_FULL'));
+    await assert.rejects(store.set('cheap:100', '1', { ttlMs: 3_000 }), hasCode('STORE_ERR_FULL'));
+    assert.deepEqual(await Promise.all(['block', 'counter', 'session', 'session-2'].map((k) => store.get(k))), ['1', '3', 's', 's']);
+    assert.equal(await store.increment('counter', { ttlMs: 2_000 }), 4, 'existing keys still update in place');
+    await store.close();
+  });
+
   it('still evicts by expiry after thousands of TTL refreshes', async () => {
     const store = createMemoryStore({ maxEntries: 3, now: () => 0 });
     await store.set('a', 'v', { ttlMs: 1_000 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -264,6 +264,38 @@ function bruteForceSuite(subject: Subject): void {
       assert.ok(decision.retryAfterSeconds <= 60, `one first block, not a doubled one: ${decision.retryAfterSeconds}`);
     });
 
+    it('lets one password check per (account, IP) run at a time, until it is released', async () => {
+      const t = throttle();
+      const account = freshAccount();
+      const ip = freshIp();
+      const first = await t.claim(account, ip);
+      assert.ok(first !== null);
+      assert.equal(await t.claim(account, ip), null, 'a parallel guess at the same pair is refused');
+      assert.ok((await t.claim(account, freshIp())) !== null, 'another client is not held up');
+      await first.release();
+      const again = await t.claim(account, ip);
+      assert.ok(again !== null, 'released pairs can be claimed again');
+      await again.release();
+    });
+
+    it('lets one client run at most clientChecksInFlight password checks at once, across accounts and its /64', async () => {
+      const t = throttle({ clientChecksInFlight: 4 });
+      const prefix = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
+      const ipOf = (n: number) => `${prefix}::${String(n + 1)}`;
+      const accounts = Array.from({ length: 10 }, () => freshAccount());
+      const claims = await Promise.all(accounts.map((account, i) => t.claim(account, ipOf(i))));
+      const held = claims.filter((c) => c !== null);
+      assert.equal(held.length, 4, 'ten parallel checks from one /64: four run');
+      assert.equal(await t.claim(freshAccount(), ipOf(20)), null);
+      assert.ok((await t.claim(freshAccount(), freshIp())) !== null, 'another client is not held up');
+      await held[0]?.release();
+      // A refused claim left its pair free: the same account and address get the released slot.
+      const refused = claims.findIndex((c) => c === null);
+      const next = await t.claim(accounts[refused] ?? '', ipOf(refused));
+      assert.ok(next !== null, 'a released slot is free again, and a refused pair was not left claimed');
+      assert.equal(await t.claim(freshAccount(), ipOf(22)), null, 'and the client is full again');
+    });
+
     it('shares blocks between throttle instances on the same store', async () => {
       const account = freshAccount();
       const ip = freshIp();
@@ -392,6 +424,8 @@ describe('createLoginThrottle and createAttemptLimiter options', () => {
         [{ ipFailures: -1 }, /ipFailures/],
         [{ accountFailuresPerHour: Number.NaN }, /accountFailuresPerHour/],
         [{ accountAlertDelayMs: 60_000 }, /accountAlertDelayMs/],
+        [{ clientChecksInFlight: 0 }, /clientChecksInFlight/],
+        [{ clientChecksInFlight: 65 }, /clientChecksInFlight/],
         [{ keyPrefix: '' }, /keyPrefix/],
       ];
       for (const [options, message] of bad) {

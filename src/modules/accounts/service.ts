@@ -101,7 +101,8 @@ export function createAccountsService(options: AccountsServiceOptions) {
       return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
     }
     // As at login: one check per (account, IP) at a time, so a stolen session cannot guess in parallel.
-    if (!(await loginThrottle.claim(user.emailIndex, ctx.ip))) {
+    const claim = await loginThrottle.claim(user.emailIndex, ctx.ip);
+    if (claim === null) {
       ctx.audit('authn_login_lock', { actor: user.id, details: { email_index: user.emailIndex, scope: 'concurrent' } });
       return { ok: false, reason: 'limited', retryAfterSeconds: 1 };
     }
@@ -116,7 +117,7 @@ export function createAccountsService(options: AccountsServiceOptions) {
       if (failure.accountAlert) ctx.audit('authn_login_fail_max', { actor: user.id, details: { email_index: user.emailIndex } });
       return 'wrong';
     } finally {
-      await loginThrottle.release(user.emailIndex, ctx.ip);
+      await claim.release();
     }
   }
 
@@ -182,8 +183,10 @@ export function createAccountsService(options: AccountsServiceOptions) {
         ctx.audit('authn_login_lock', { details: { email_index: index, scope: decision.scope } });
         return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
       }
-      // One password check per (account, IP) at a time, so parallel guesses cannot outrun the count.
-      if (!(await loginThrottle.claim(index, ctx.ip))) {
+      // One password check per (account, IP) at a time and a few per client, so parallel guesses
+      // cannot outrun the counts or fill the hashing queue.
+      const claim = await loginThrottle.claim(index, ctx.ip);
+      if (claim === null) {
         ctx.audit('authn_login_lock', { details: { email_index: index, scope: 'concurrent' } });
         return { ok: false, reason: 'limited', retryAfterSeconds: 1 };
       }
@@ -203,7 +206,7 @@ export function createAccountsService(options: AccountsServiceOptions) {
         }
         await loginThrottle.recordSuccess(index, ctx.ip);
       } finally {
-        await loginThrottle.release(index, ctx.ip);
+        await claim.release();
       }
       if (passwords.needsRehash(user.passwordHash)) {
         await repository.updatePasswordHash(user.id, await passwords.hash(input.password));
