@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -6,6 +7,8 @@ import ipaddr from 'ipaddr.js';
  * through 2^64 addresses to escape every per-IP limit.
  */
 export function clientKey(ip: string): string {
+  // The common case, and already canonical: Node's check refuses leading zeros and short forms.
+  if (isIPv4(ip)) return ip;
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     address = ipaddr.process(ip);
