@@ -12,6 +12,8 @@ Commands:
   migrate                 Apply pending database migrations (as DATABASE_MIGRATION_URL when set).
   secrets generate        Print a new random RAMPART_SECRET_KEY value.
   keys generate [--id ID] Print a new RAMPART_ENCRYPTION_KEYS entry (default id: the date).
+  keys rotate-signing     Add a new access-token signing key; the previous one verifies until
+                          its tokens have expired, then is retired.
   users create --email E --name N [--admin] [--password-stdin]
                           Create a verified user (an administrator with --admin). The password
                           is prompted for with echo off, or read from stdin.
@@ -97,6 +99,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (command === 'keys' && sub === 'generate') {
     out(generateEncryptionKeyText(values.id ?? new Date().toISOString().slice(0, 10)));
     return 0;
+  }
+  if (command === 'keys' && sub === 'rotate-signing') {
+    const { config } = loadConfig(process.env, { generateDevSecrets: true });
+    const { rotateSigningKeyCommand } = await import('./signing-keys.js');
+    return rotateSigningKeyCommand(config, out);
   }
   if (command === 'users' && sub === 'create') {
     const { config } = loadConfig(process.env, { generateDevSecrets: true });

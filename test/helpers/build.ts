@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { buildRampart } from '../../src/app.js';
+import { buildRampart, type BuildOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
 import { testTarget, uniquePrefix } from './target.js';
@@ -54,13 +54,17 @@ export interface BuildTestOptions {
   readonly env?: Record<string, string>;
   readonly plugins?: readonly FastifyPluginAsync[];
   readonly loadShedding?: Partial<LoadSheddingOptions>;
+  /** Open resources several apps share (see BuildOptions.shared); the test closes them. */
+  readonly shared?: BuildOptions['shared'];
+  /** The clock API tokens and signing keys run on. */
+  readonly clock?: () => number;
 }
 
 /** A fresh Rampart with every protection on; the caller closes it (see {@link build}). */
 export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<BuildResult> {
   const { config } = loadConfig(testEnvironment(options.env));
   const logs = new LogCapture();
-  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding });
+  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding, shared: options.shared, clock: options.clock });
   return { app, config, logs };
 }
 
