@@ -15,7 +15,8 @@ const unsigned = (header: object, payload: object): string => `${b64(header)}.${
 const VOLATILE_HEADERS = new Set(['date', 'ratelimit']);
 
 function comparable(res: LightMyRequestResponse): { status: number; body: Record<string, unknown>; headers: Record<string, unknown> } {
-  const { traceId: _traceId, ...body } = json(res);
+  const body = json(res);
+  delete body.traceId;
   const headers = Object.fromEntries(Object.entries(res.headers).filter(([name]) => !VOLATILE_HEADERS.has(name)));
   return { status: res.statusCode, body, headers };
 }
@@ -68,8 +69,7 @@ describe('forged access tokens', () => {
     const [header, payload, signature] = valid.split('.') as [string, string, string];
     const now = Math.floor(Date.now() / 1000);
     const attacker = await attackerKey();
-    const { publicKey: rsaPublic, privateKey: rsaPrivate } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    void rsaPublic;
+    const { privateKey: rsaPrivate } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const { privateKey: ecPrivate } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwks = await rampart.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
     const publicJwk = json<{ keys: { x: string; kid: string }[] }>(jwks).keys.find((k) => k.kid === kid);
