@@ -33,7 +33,8 @@ export interface SigningKeySetOptions {
 /**
  * Rampart's own Ed25519 signing keys, shared by every instance through the database. One key
  * is active (signs); a superseded key keeps verifying until every token it can have signed
- * has expired, then is retired (its row deleted). Instances cache the set for a short interval.
+ * has expired, then is retired (never read again; the row is purged a day later). Instances
+ * cache the set for a short interval.
  */
 export interface SigningKeySet {
   /** The active key; creates the first key when the table has none. */
@@ -53,6 +54,7 @@ const DEFAULT_REFRESH_MS = 10_000;
 // An unknown kid reloads the set at most this often, so random kids cannot hammer the database.
 const MISS_RELOAD_MS = 1_000;
 const UNIQUE_VIOLATION = '23505';
+const PURGE_AFTER_MS = 86_400_000;
 
 interface CachedKey {
   readonly jwk: PublicJwk;
@@ -116,12 +118,16 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
 
   async function read(): Promise<Snapshot> {
     const at = now();
-    // Retirement: a key whose every token has expired is deleted, so it can never verify again.
-    await db.deleteFrom('signing_keys').where('verify_until', '<=', new Date(at)).execute();
-    let rows = await db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'private_key_ciphertext', 'verify_until']).orderBy('created_at', 'desc').execute();
+    // Retirement: a key whose every token has expired is no longer read, so it never verifies
+    // again; its row is purged a day later (kept that long only for the operator to inspect).
+    await db.deleteFrom('signing_keys').where('verify_until', '<=', new Date(at - PURGE_AFTER_MS)).execute();
+    const select = () => db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'private_key_ciphertext', 'verify_until'])
+      .where((eb) => eb.or([eb('verify_until', 'is', null), eb('verify_until', '>', new Date(at))]))
+      .orderBy('created_at', 'desc').execute();
+    let rows = await select();
     if (!rows.some((row) => row.verify_until === null)) {
       await insertFirstKey();
-      rows = await db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'private_key_ciphertext', 'verify_until']).orderBy('created_at', 'desc').execute();
+      rows = await select();
     }
     const keys = new Map<string, CachedKey>();
     let active: Snapshot['active'] = null;

@@ -24,7 +24,7 @@ export class LogCapture extends Writable {
   }
 }
 
-/** The environment a test app runs with: fresh random secrets and the run's target services. */
+/** The environment a test app runs with: fresh random secrets (the run's secrets on the real target) and the run's target services. */
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
   const target = testTarget();
   const env: Record<string, string> = {
@@ -40,6 +40,9 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     env.DATABASE_URL = target.databaseUrl;
     env.REDIS_URL = target.redisUrl;
     env.RAMPART_REDIS_PREFIX = uniquePrefix(target, 'app');
+    // Apps share the run's database, whose signing keys are encrypted under these secrets.
+    env.RAMPART_SECRET_KEY = target.secretKey;
+    env.RAMPART_ENCRYPTION_KEYS = target.encryptionKeys;
   }
   return { ...env, ...overrides };
 }
