@@ -18,9 +18,10 @@ describe('signing key rotation', () => {
 
     // The same function `rampart keys rotate-signing` runs.
     const rotated = await app.signingKeys.rotate();
-    assert.equal(rotated.previous?.kid, oldKid);
+    assert.ok(rotated.previous !== null);
+    assert.equal(rotated.previous.kid, oldKid);
     assert.notEqual(rotated.kid, oldKid);
-    const overlapMs = (rotated.previous?.verifyUntil.getTime() ?? 0) - Date.now();
+    const overlapMs = rotated.previous.verifyUntil.getTime() - Date.now();
     assert.ok(overlapMs > 10 * MINUTE && overlapMs <= 10 * MINUTE + 45_000, `the overlap covers a token lifetime, the clock tolerance and the key cache (${overlapMs} ms)`);
 
     const after = (await tokenPair(app, user)).access_token;
