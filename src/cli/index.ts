@@ -41,14 +41,8 @@ async function migrate(): Promise<number> {
   const { config } = loadConfig(process.env, { generateDevSecrets: true });
   // Loaded here, not at the top: the database drivers take most of the CLI's start-up time
   // and no other command needs them.
-  const { openDatabase } = await import('../platform/database.js');
-  const logger = { info: () => undefined, warn: (_: object, msg: string) => { process.stderr.write(`warning: ${msg}\n`); }, error: (_: object, msg: string) => { process.stderr.write(`error: ${msg}\n`); } };
-  const database = await openDatabase({
-    url: config.database.url ?? undefined,
-    migrationUrl: config.database.migrationUrl ?? undefined,
-    dataDir: config.database.url === null ? `${config.dataDir}/pglite` : undefined,
-    logger,
-  });
+  const { openCliDatabase } = await import('./database.js');
+  const database = await openCliDatabase(config);
   try {
     const { applied } = await database.migrate();
     out(applied.length === 0 ? 'The database is up to date.' : `Applied: ${applied.join(', ')}`);

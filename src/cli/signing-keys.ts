@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
-import { openDatabase } from '../platform/database.js';
 import { CLOCK_TOLERANCE_SECONDS } from '../security/access-tokens.js';
 import { createKeyring } from '../security/keyring.js';
 import { createSigningKeySet } from '../security/signing-keys.js';
+import { openCliDatabase } from './database.js';
 
 /**
  * `rampart keys rotate-signing`: adds a new active access-token signing key. The previous key
@@ -10,13 +10,7 @@ import { createSigningKeySet } from '../security/signing-keys.js';
  * running instances pick the change up within their key-cache interval (10 s).
  */
 export async function rotateSigningKeyCommand(config: Config, out: (text: string) => void): Promise<number> {
-  const logger = { info: () => undefined, warn: (_: object, msg: string) => { process.stderr.write(`warning: ${msg}\n`); }, error: (_: object, msg: string) => { process.stderr.write(`error: ${msg}\n`); } };
-  const database = await openDatabase({
-    url: config.database.url ?? undefined,
-    migrationUrl: config.database.migrationUrl ?? undefined,
-    dataDir: config.database.url === null ? `${config.dataDir}/pglite` : undefined,
-    logger,
-  });
+  const database = await openCliDatabase(config);
   try {
     await database.migrate();
     const keys = createSigningKeySet({
