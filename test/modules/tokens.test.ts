@@ -89,7 +89,7 @@ describe('API tokens', () => {
     assert.equal((await requestToken(app, { email: user.email, password: user.password })).statusCode, 200, 'the owner from another IP is not locked out');
   });
 
-  it('rotates refresh tokens, and a reused refresh token kills its whole family (the newest token too)', async () => {
+  it("rotates refresh tokens; a reused refresh token kills its whole family (the newest token too) and the user's outstanding access tokens", async () => {
     const { app } = rampart;
     const user = await createVerifiedUser(app);
     const ip = randomIp();
@@ -100,6 +100,7 @@ describe('API tokens', () => {
     assert.notEqual(rotated.refresh_token, first.refresh_token);
     assert.equal((await withBearer(app, rotated.access_token, { url: '/api/me' })).statusCode, 200);
     const third = json<TokenPairBody>(await refresh(app, rotated.refresh_token, ip));
+    const other = await tokenPair(app, user);
 
     const replay = await refresh(app, first.refresh_token, ip);
     assert.equal(replay.statusCode, 401);
@@ -112,9 +113,13 @@ describe('API tokens', () => {
     assert.equal(reuse.length, 1);
     assert.equal(reuse[0]?.actor, user.id);
 
-    // Another family of the same user is untouched.
-    const other = await tokenPair(app, user);
-    assert.equal((await refresh(app, other.refresh_token)).statusCode, 200);
+    // The thief's access token from the family dies with it; the user's other client loses
+    // its access token too, but its own refresh family is untouched and recovers it.
+    assert.equal((await withBearer(app, third.access_token, { url: '/api/me' })).statusCode, 401);
+    assert.equal((await withBearer(app, other.access_token, { url: '/api/me' })).statusCode, 401);
+    const recovered = await refresh(app, other.refresh_token);
+    assert.equal(recovered.statusCode, 200);
+    assert.equal((await withBearer(app, json<TokenPairBody>(recovered).access_token, { url: '/api/me' })).statusCode, 200);
   });
 
   it('lets exactly one of two concurrent refreshes with the same token win', async () => {

@@ -106,6 +106,10 @@ export function createTokensService(options: TokensServiceOptions) {
         const reused = await repository.findUsedRefreshToken(hash);
         if (reused !== null) {
           const revoked = await repository.deleteRefreshFamily(reused.familyId);
+          // A replayed refresh token means one of two parties holds a stolen copy, and the
+          // thief may also hold a live access token: every access token of the user is refused
+          // from now on (the user's other clients recover by refreshing their own families).
+          await accessTokens.revokeAllForUser(reused.userId);
           audit('authn_token_reuse', { actor: reused.userId, details: { kind: 'refresh', family_revoked: revoked } });
         } else {
           audit('authn_token_invalid', { details: { kind: 'refresh', reason: 'unknown_or_expired' } });
