@@ -261,6 +261,9 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       tokenLifetimeSeconds: config.tokens.accessTtlSeconds,
       clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
       now: clock,
+      onTamperedKey: (kid) => {
+        app.securityEvents.record('crypt_decrypt_fail', { details: { reason: 'integrity', table: 'signing_keys', row_id: kid } });
+      },
     });
     app.decorate('signingKeys', signingKeys);
     const loadPrincipal = principalLoader(database);

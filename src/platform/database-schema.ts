@@ -54,6 +54,8 @@ export interface SigningKeysTable {
   superseded_at: Date | null;
   /** The key verifies until then (every token it signed has expired), then it is retired. */
   verify_until: Date | null;
+  /** HMAC-SHA256 (keyring-derived key) over kid, public_jwk and verify_until. */
+  integrity_mac: string;
 }
 
 /** Refresh tokens, stored only as SHA-256; one-time use within a family. */

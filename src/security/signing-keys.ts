@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createSecretKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK } from 'jose';
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema } from '../platform/database-schema.js';
@@ -28,6 +28,8 @@ export interface SigningKeySetOptions {
   readonly refreshIntervalMs?: number;
   /** The clock, injectable so tests let time pass without sleeping. Default `Date.now`. */
   readonly now?: () => number;
+  /** Called for a row whose MAC does not verify (planted or edited outside Rampart); the row is ignored. */
+  readonly onTamperedKey?: (kid: string) => void;
 }
 
 /**
@@ -85,12 +87,24 @@ function isUniqueViolation(err: unknown): boolean {
 export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySet {
   const { db, keyring } = options;
   const now = options.now ?? Date.now;
+  const onTamperedKey = options.onTamperedKey ?? (() => undefined);
   const refreshMs = options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
   if (!Number.isSafeInteger(options.tokenLifetimeSeconds) || options.tokenLifetimeSeconds <= 0) throw new TypeError('signing keys: tokenLifetimeSeconds must be a positive integer');
   if (!Number.isSafeInteger(refreshMs) || refreshMs <= 0) throw new TypeError('signing keys: refreshIntervalMs must be a positive integer');
   // A superseded key may still be signing on an instance whose cache is up to refreshMs old,
   // so its last token expires at most lifetime + refresh after the rotation, plus clock skew.
   const overlapMs = (options.tokenLifetimeSeconds + options.clockToleranceSeconds) * 1000 + refreshMs;
+
+  // Its own derived key. The application role can write this table, so without the MAC a
+  // single SQL injection could plant a public key of the attacker's and forge any token.
+  const macKey = createSecretKey(keyring.deriveKey('signing-keys-integrity'));
+  const mac = (kid: string, publicJwk: string, verifyUntil: Date | null): string =>
+    createHmac('sha256', macKey).update(JSON.stringify([kid, publicJwk, verifyUntil?.toISOString() ?? null]), 'utf8').digest('base64url');
+  const authentic = (row: { kid: string; public_jwk: string; verify_until: Date | null; integrity_mac: string }): boolean => {
+    const expected = Buffer.from(mac(row.kid, row.public_jwk, row.verify_until), 'utf8');
+    const given = Buffer.from(row.integrity_mac, 'utf8');
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  };
 
   let snapshot: Snapshot | null = null;
   let loading: Promise<Snapshot> | null = null;
@@ -109,7 +123,7 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
   async function insertFirstKey(): Promise<void> {
     const key = await generate();
     try {
-      await db.insertInto('signing_keys').values({ kid: key.kid, algorithm: 'EdDSA', public_jwk: key.publicJwk, private_key_ciphertext: key.privateCiphertext, superseded_at: null, verify_until: null }).execute();
+      await db.insertInto('signing_keys').values({ kid: key.kid, algorithm: 'EdDSA', public_jwk: key.publicJwk, private_key_ciphertext: key.privateCiphertext, superseded_at: null, verify_until: null, integrity_mac: mac(key.kid, key.publicJwk, null) }).execute();
     } catch (err) {
       // Another instance created the first key at the same moment: use that one.
       if (!isUniqueViolation(err)) throw err;
@@ -121,7 +135,7 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
     // Retirement: a key whose every token has expired is no longer read, so it never verifies
     // again; its row is purged a day later (kept that long only for the operator to inspect).
     await db.deleteFrom('signing_keys').where('verify_until', '<=', new Date(at - PURGE_AFTER_MS)).execute();
-    const select = () => db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'private_key_ciphertext', 'verify_until'])
+    const select = () => db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'private_key_ciphertext', 'verify_until', 'integrity_mac'])
       .where((eb) => eb.or([eb('verify_until', 'is', null), eb('verify_until', '>', new Date(at))]))
       .orderBy('created_at', 'desc').execute();
     let rows = await select();
@@ -132,6 +146,10 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
     const keys = new Map<string, CachedKey>();
     let active: Snapshot['active'] = null;
     for (const row of rows) {
+      if (!authentic(row)) {
+        onTamperedKey(row.kid);
+        continue;
+      }
       const jwk = JSON.parse(row.public_jwk) as PublicJwk;
       if (jwk.kid !== row.kid || !KID.test(row.kid)) continue;
       keys.set(row.kid, { jwk, publicKey: await importPublicKey(jwk), verifyUntil: row.verify_until?.getTime() ?? null });
@@ -199,12 +217,13 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
       const previous = await db.transaction().execute(async (trx) => {
         const verifyUntil = new Date(at + overlapMs);
         // The superseded key stops signing: its private half is erased, the public half verifies on.
-        const old = await trx.updateTable('signing_keys')
-          .set({ superseded_at: new Date(at), verify_until: verifyUntil, private_key_ciphertext: null })
-          .where('superseded_at', 'is', null)
+        const current = await trx.selectFrom('signing_keys').select(['kid', 'public_jwk']).where('superseded_at', 'is', null).forUpdate().executeTakeFirst();
+        const old = current === undefined ? undefined : await trx.updateTable('signing_keys')
+          .set({ superseded_at: new Date(at), verify_until: verifyUntil, private_key_ciphertext: null, integrity_mac: mac(current.kid, current.public_jwk, verifyUntil) })
+          .where('kid', '=', current.kid)
           .returning('kid')
           .executeTakeFirst();
-        await trx.insertInto('signing_keys').values({ kid: key.kid, algorithm: 'EdDSA', public_jwk: key.publicJwk, private_key_ciphertext: key.privateCiphertext, superseded_at: null, verify_until: null }).execute();
+        await trx.insertInto('signing_keys').values({ kid: key.kid, algorithm: 'EdDSA', public_jwk: key.publicJwk, private_key_ciphertext: key.privateCiphertext, superseded_at: null, verify_until: null, integrity_mac: mac(key.kid, key.publicJwk, null) }).execute();
         return old === undefined ? null : { kid: old.kid, verifyUntil };
       });
       await reload();

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { buildRampart, type BuildOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
+import pg from 'pg';
 import { testTarget, uniquePrefix } from './target.js';
 
 /** Every log line an app wrote, parsed, plus the raw text for secret scans. */
@@ -91,4 +92,35 @@ export interface EventRow { event: string; actor: string | null; client_ip: stri
 export async function securityEventRows(app: FastifyInstance, clientIp: string): Promise<EventRow[]> {
   await app.securityEvents.flush();
   return app.database.db.selectFrom('security_events').select(['event', 'actor', 'client_ip', 'request_id', 'details']).where('client_ip', '=', clientIp).orderBy('id').execute();
+}
+
+/**
+ * Settings giving an app a database of its own, for a test that changes what every app of the
+ * run would otherwise share (the signing keys). Embedded apps always have their own PGlite; on
+ * the real target a scratch database is created and dropped when the test ends.
+ */
+export async function privateDatabase(t: Pick<TestContext, 'after'>): Promise<Record<string, string>> {
+  const target = testTarget();
+  if (target.kind === 'embedded') return {};
+  const name = `rampart_${target.runId}_db_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: target.adminDatabaseUrl });
+  await admin.connect();
+  try {
+    // The name is made here from hex and the run id: no outside input reaches the statement.
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  t.after(async () => {
+    const dropper = new pg.Client({ connectionString: target.adminDatabaseUrl });
+    await dropper.connect();
+    try {
+      await dropper.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await dropper.end();
+    }
+  });
+  const url = new URL(target.adminDatabaseUrl);
+  url.pathname = `/${name}`;
+  return { DATABASE_URL: url.toString() };
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeProtectedHeader } from 'jose';
-import { build, randomIp, securityEventRows } from '../helpers/build.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
+import { build, privateDatabase, randomIp, securityEventRows } from '../helpers/build.js';
 import { json } from '../helpers/client.js';
 import { createVerifiedUser, tokenPair, withBearer } from '../helpers/tokens.js';
 
@@ -10,7 +11,8 @@ const MINUTE = 60_000;
 describe('signing key rotation', () => {
   it('keeps verifying tokens of the previous key during the overlap, lists both keys, then retires the old key', async (t) => {
     let offsetMs = 0;
-    const { app } = await build(t, { clock: () => Date.now() + offsetMs });
+    // Its own database: rotating or tampering with the keys must not disturb the run's other apps.
+    const { app } = await build(t, { clock: () => Date.now() + offsetMs, env: await privateDatabase(t) });
     const jwksKids = async () => json<{ keys: { kid: string }[] }>(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys.map((k) => k.kid);
     const user = await createVerifiedUser(app);
     const before = (await tokenPair(app, user)).access_token;
@@ -46,5 +48,29 @@ describe('signing key rotation', () => {
     assert.equal((await withBearer(app, later, { url: '/api/me' })).statusCode, 200, 'the new key keeps working');
     const oldRow = await app.database.db.selectFrom('signing_keys').select('private_key_ciphertext').where('kid', '=', oldKid).executeTakeFirst();
     assert.equal(oldRow?.private_key_ciphertext ?? null, null, 'the superseded private key was erased at rotation');
+  });
+
+  it('ignores a signing key planted or edited through SQL (its MAC does not verify), so a forged token stays refused', async (t) => {
+    let offsetMs = 0;
+    // Its own database: rotating or tampering with the keys must not disturb the run's other apps.
+    const { app } = await build(t, { clock: () => Date.now() + offsetMs, env: await privateDatabase(t) });
+    const user = await createVerifiedUser(app);
+    const genuine = (await tokenPair(app, user)).access_token;
+    const kid = String(decodeProtectedHeader(genuine).kid);
+    // What a SQL injection could do: swap the active row's public key for the attacker's.
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const x = String(publicKey.export({ format: 'jwk' }).x);
+    await app.database.db.updateTable('signing_keys').set({ public_jwk: JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }) }).where('kid', '=', kid).execute();
+    const forged = await new SignJWT(decodeJwt(genuine)).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid }).sign(privateKey);
+    offsetMs = 11_000;
+    const ip = randomIp();
+    assert.equal((await withBearer(app, forged, { url: '/api/me' }, ip)).statusCode, 401, 'the planted key is never used');
+    const kids = json<{ keys: { kid: string; x: string }[] }>(await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys;
+    assert.ok(!kids.some((k) => k.x === x), 'JWKS never publishes the planted key');
+    const events = await securityEventRows(app, ip);
+    assert.deepEqual(events.filter((e) => e.event === 'authn_token_invalid').map((e) => e.details.reason), ['unknown_kid']);
+    await app.securityEvents.flush();
+    const tampered = await app.database.db.selectFrom('security_events').select('details').where('event', '=', 'crypt_decrypt_fail').execute();
+    assert.ok(tampered.some((row) => (row.details as { row_id?: string; reason?: string }).row_id === kid && (row.details as { reason?: string }).reason === 'integrity'));
   });
 });

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 
 /**
  * API tokens. Signing keys keep their private half only encrypted with the keyring (bound to
- * the row); refresh tokens and personal access tokens are stored only as SHA-256.
+ * the row) and carry a MAC over what verification trusts; refresh tokens and personal access tokens are stored only as SHA-256.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -16,6 +16,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .addColumn('superseded_at', 'timestamptz')
     .addColumn('verify_until', 'timestamptz')
+    // HMAC over kid, public key and verify_until: a row planted or edited through SQL is ignored.
+    .addColumn('integrity_mac', 'text', (col) => col.notNull())
+    .addCheckConstraint('signing_keys_mac_length', sql`char_length(integrity_mac) = 43`)
     .addCheckConstraint('signing_keys_kid_format', sql`kid ~ '^[A-Za-z0-9_-]{43}$'`)
     .addCheckConstraint('signing_keys_algorithm', sql`algorithm = 'EdDSA'`)
     .addCheckConstraint('signing_keys_public_jwk_length', sql`char_length(public_jwk) <= 1024`)
