@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -84,6 +84,7 @@ describe('forged access tokens', () => {
       'alg none with the original signature': `${unsigned({ alg: 'none', typ: 'at+jwt', kid }, claims)}.${signature}`,
       'HS256 keyed with the public key bytes': hs256(Buffer.from(publicJwk.x, 'base64url')),
       'HS256 keyed with the public JWK text': hs256(JSON.stringify(publicJwk)),
+      'HS256 keyed with the public key PEM': hs256(String(createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicJwk.x }, format: 'jwk' }).export({ type: 'spki', format: 'pem' }))),
       'RS256 header': await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid }).sign(rsaPrivate),
       'ES256 header': await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(ecPrivate),
       'unknown kid': await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: attacker.kid }).sign(attacker.privateKey),
