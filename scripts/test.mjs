@@ -86,6 +86,10 @@ async function prepareReal() {
       RAMPART_TEST_ADMIN_DATABASE_URL: adminUrl,
       RAMPART_TEST_REDIS_URL: redisUrl,
       RAMPART_TEST_REDIS_PREFIX: prefix,
+      // One deployment's secrets for the whole run: every app shares the database, and rows
+      // that belong to the deployment (the encrypted token-signing keys) must open in each.
+      RAMPART_TEST_SECRET_KEY: randomBytes(32).toString('base64url'),
+      RAMPART_TEST_ENCRYPTION_KEYS: `test-run:${randomBytes(32).toString('base64url')}`,
     },
     async cleanup() {
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);

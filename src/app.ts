@@ -12,7 +12,7 @@ import { openDatabase, type Database } from './platform/database.js';
 import { createMemoryStore } from './platform/memory-store.js';
 import { createRedisStore } from './platform/redis-store.js';
 import type { StateStore } from './platform/store.js';
-import { authenticationPlugin, type Principal } from './security/authentication.js';
+import { authenticationPlugin, type PrincipalUser } from './security/authentication.js';
 import { RAW_RESPONSE_HEADERS, securityHeadersPlugin } from './security/headers.js';
 import { corsPlugin } from './security/cors.js';
 import { csrfPlugin, PRE_SESSION_KEY_PREFIX } from './security/csrf.js';
@@ -33,6 +33,12 @@ import { createAttemptLimiter, createLoginThrottle } from './security/brute-forc
 import { createPasswordHasher, type PasswordHasher } from './security/password-hashing.js';
 import { createPasswordPolicy, type PasswordPolicy } from './security/password-policy.js';
 import { systemRoutes } from './modules/system/routes.js';
+import { createAccessTokens, CLOCK_TOLERANCE_SECONDS } from './security/access-tokens.js';
+import { createSigningKeySet, type SigningKeySet } from './security/signing-keys.js';
+import { createTokensRepository } from './modules/tokens/repository.js';
+import { tokensRoutes } from './modules/tokens/routes.js';
+import { SCOPES } from './modules/tokens/scopes.js';
+import { createTokensService, type TokensService } from './modules/tokens/service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,6 +48,8 @@ declare module 'fastify' {
     keyring: Keyring;
     sessions: SessionManager;
     accounts: AccountsService;
+    signingKeys: SigningKeySet;
+    tokens: TokensService;
   }
 }
 
@@ -58,6 +66,14 @@ export interface BuildOptions {
    * protection and must keep the same route contract (access rule and schemas).
    */
   readonly plugins?: readonly FastifyPluginAsync[];
+  /**
+   * An already open database and state store to use instead of opening them from the
+   * configuration: several instances in one process then share them, as instances share
+   * PostgreSQL and Redis. The caller owns and closes them.
+   */
+  readonly shared?: { readonly database: Database; readonly store: StateStore };
+  /** Test seam: the clock API tokens and signing keys run on (default `Date.now`). */
+  readonly clock?: () => number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -123,7 +139,7 @@ function serverOptions(config: Config, logStream: NodeJS.WritableStream | undefi
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A session's principal: its user, unless the user is gone or disabled. */
-function principalLoader(database: Database): (userId: string) => Promise<Principal | null> {
+function principalLoader(database: Database): (userId: string) => Promise<PrincipalUser | null> {
   const users = createAccountsRepository(database.db);
   return async (userId) => {
     // User ids are UUIDs; anything else could only fail the uuid cast in PostgreSQL.
@@ -142,12 +158,19 @@ interface Resources {
 }
 
 /** Opens the database, the state store and the mailer for this configuration. */
-async function openResources(config: Config, app: FastifyInstance): Promise<Resources> {
+async function openResources(config: Config, app: FastifyInstance, shared: BuildOptions['shared']): Promise<Resources> {
   // Built first and before any plugin: nothing to leak if they fail, and the policy's
   // dictionaries and the dummy hash take CPU time that the load-shedding monitor would
   // otherwise count as an event-loop stall at boot.
   const passwords = await createPasswordHasher({ parameters: config.passwords.argon2, maxConcurrent: config.passwords.hashConcurrency });
   const policy = createPasswordPolicy({ minLength: config.passwords.minLength });
+  if (shared !== undefined) {
+    const { database, store } = shared;
+    const mailer = config.mail.smtpUrl === null
+      ? createOutboxMailer({ directory: `${config.dataDir}/outbox`, from: config.mail.from, logger: app.log })
+      : createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, logger: app.log });
+    return { database, store, mailer, passwords, policy };
+  }
   const database = await openDatabase({
     url: config.database.url ?? undefined,
     migrationUrl: config.database.migrationUrl ?? undefined,
@@ -176,8 +199,8 @@ async function openResources(config: Config, app: FastifyInstance): Promise<Reso
  * Rampart as a Fastify plugin. The registration order below is the contract: each line may
  * rely on everything above it, and every onRequest hook runs in this order.
  */
-const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partial<LoadSheddingOptions>; plugins: readonly FastifyPluginAsync[] }>(
-  async (app, { config, resources, loadShedding, plugins }) => {
+const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partial<LoadSheddingOptions>; plugins: readonly FastifyPluginAsync[]; clock: () => number }>(
+  async (app, { config, resources, loadShedding, plugins, clock }) => {
     const { database, store, mailer, passwords, policy } = resources;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
@@ -232,11 +255,41 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       touchIntervalMs: 60_000,
     });
     app.decorate('sessions', sessions);
+    // API tokens: EdDSA access tokens signed with keys kept (encrypted) in the database, so
+    // every instance signs and verifies with the same set; refresh and personal tokens.
+    const signingKeys = createSigningKeySet({
+      db: database.db,
+      keyring: app.keyring,
+      tokenLifetimeSeconds: config.tokens.accessTtlSeconds,
+      clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
+      now: clock,
+      onTamperedKey: (kid) => {
+        app.securityEvents.record('crypt_decrypt_fail', { details: { reason: 'integrity', table: 'signing_keys', row_id: kid } });
+      },
+    });
+    app.decorate('signingKeys', signingKeys);
+    const loadPrincipal = principalLoader(database);
+    const tokens = createTokensService({
+      repository: createTokensRepository(database.db),
+      accessTokens: createAccessTokens({
+        keys: signingKeys,
+        store,
+        issuer: config.publicUrl,
+        audience: `${config.publicUrl}/api`,
+        ttlSeconds: config.tokens.accessTtlSeconds,
+        now: clock,
+      }),
+      findUser: loadPrincipal,
+      refreshTtlMs: config.tokens.refreshTtlMs,
+      now: clock,
+    });
+    app.decorate('tokens', tokens);
     await app.register(authenticationPlugin, {
       sessions,
       cookieName: config.sessions.cookieName,
       secureCookies: config.sessions.secureCookies,
-      loadPrincipal: principalLoader(database),
+      loadPrincipal,
+      bearer: { resolve: (token) => tokens.resolveBearer(token), scopes: SCOPES },
     });
     // 10. CSRF: the token API (`request.csrfToken()`) and the guard on unsafe methods, a
     //     preHandler hook, so it runs after authentication and validation, before any handler.
@@ -276,10 +329,13 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       store,
       publicUrl: config.publicUrl,
       logger: app.log,
+      revokeApiTokens: (userId, revokeOptions) => tokens.revokeAllForUser(userId, revokeOptions),
     });
     app.decorate('accounts', accounts);
     await app.register(accountsRoutes, { service: accounts, sessions });
-    // 14. Extensions.
+    // 14. API tokens: the token endpoints, JWKS and personal access tokens.
+    await app.register(tokensRoutes, { tokens, accounts, keys: signingKeys });
+    // 15. Extensions.
     for (const plugin of plugins) await app.register(plugin);
   },
   { name: 'rampart' },
@@ -295,7 +351,7 @@ export async function buildRampart(options: BuildOptions): Promise<FastifyInstan
   const app = Fastify(serverOptions(config, options.logStream)).withTypeProvider<ZodTypeProvider>();
   let resources: Resources;
   try {
-    resources = await openResources(config, app);
+    resources = await openResources(config, app, options.shared);
     if (options.migrate !== false) await resources.database.migrate();
   } catch (err) {
     await app.close();
@@ -304,6 +360,7 @@ export async function buildRampart(options: BuildOptions): Promise<FastifyInstan
   const { database, store, mailer } = resources;
   const closeResources = async () => {
     await mailer.close();
+    if (options.shared !== undefined) return;
     await store.close();
     await database.close();
   };
@@ -314,7 +371,7 @@ export async function buildRampart(options: BuildOptions): Promise<FastifyInstan
     await closeResources();
   });
   try {
-    await app.register(rampart, { config, resources, loadShedding: options.loadShedding, plugins: options.plugins ?? [] });
+    await app.register(rampart, { config, resources, loadShedding: options.loadShedding, plugins: options.plugins ?? [], clock: options.clock ?? Date.now });
     await app.ready();
   } catch (err) {
     // A plugin that breaks the route contract (or any boot failure) must not leak open pools.

@@ -12,6 +12,8 @@ Commands:
   migrate                 Apply pending database migrations (as DATABASE_MIGRATION_URL when set).
   secrets generate        Print a new random RAMPART_SECRET_KEY value.
   keys generate [--id ID] Print a new RAMPART_ENCRYPTION_KEYS entry (default id: the date).
+  keys rotate-signing     Add a new access-token signing key; the previous one verifies until
+                          its tokens have expired, then is retired.
   users create --email E --name N [--admin] [--password-stdin]
                           Create a verified user (an administrator with --admin). The password
                           is prompted for with echo off, or read from stdin.
@@ -39,14 +41,8 @@ async function migrate(): Promise<number> {
   const { config } = loadConfig(process.env, { generateDevSecrets: true });
   // Loaded here, not at the top: the database drivers take most of the CLI's start-up time
   // and no other command needs them.
-  const { openDatabase } = await import('../platform/database.js');
-  const logger = { info: () => undefined, warn: (_: object, msg: string) => { process.stderr.write(`warning: ${msg}\n`); }, error: (_: object, msg: string) => { process.stderr.write(`error: ${msg}\n`); } };
-  const database = await openDatabase({
-    url: config.database.url ?? undefined,
-    migrationUrl: config.database.migrationUrl ?? undefined,
-    dataDir: config.database.url === null ? `${config.dataDir}/pglite` : undefined,
-    logger,
-  });
+  const { openCliDatabase } = await import('./database.js');
+  const database = await openCliDatabase(config);
   try {
     const { applied } = await database.migrate();
     out(applied.length === 0 ? 'The database is up to date.' : `Applied: ${applied.join(', ')}`);
@@ -97,6 +93,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (command === 'keys' && sub === 'generate') {
     out(generateEncryptionKeyText(values.id ?? new Date().toISOString().slice(0, 10)));
     return 0;
+  }
+  if (command === 'keys' && sub === 'rotate-signing') {
+    const { config } = loadConfig(process.env, { generateDevSecrets: true });
+    const { rotateSigningKeyCommand } = await import('./signing-keys.js');
+    return rotateSigningKeyCommand(config, out);
   }
   if (command === 'users' && sub === 'create') {
     const { config } = loadConfig(process.env, { generateDevSecrets: true });

@@ -4,8 +4,8 @@ import type { Config } from '../config/config.js';
 import { createAccountsRepository } from '../modules/accounts/repository.js';
 import { emailSchema, nameSchema } from '../modules/accounts/schemas.js';
 import { createUser } from '../modules/accounts/users.js';
-import { openDatabase } from '../platform/database.js';
 import { createKeyring } from '../security/keyring.js';
+import { openCliDatabase } from './database.js';
 import { createPasswordHasher } from '../security/password-hashing.js';
 import { createPasswordPolicy } from '../security/password-policy.js';
 
@@ -56,13 +56,7 @@ export async function createUserCommand(config: Config, args: CreateUserArgs, ou
     process.stderr.write('The passwords differ.\n');
     return 1;
   }
-  const logger = { info: () => undefined, warn: (_: object, msg: string) => { process.stderr.write(`warning: ${msg}\n`); }, error: (_: object, msg: string) => { process.stderr.write(`error: ${msg}\n`); } };
-  const database = await openDatabase({
-    url: config.database.url ?? undefined,
-    migrationUrl: config.database.migrationUrl ?? undefined,
-    dataDir: config.database.url === null ? `${config.dataDir}/pglite` : undefined,
-    logger,
-  });
+  const database = await openCliDatabase(config);
   try {
     await database.migrate();
     const result = await createUser({

@@ -50,6 +50,7 @@ export interface Config {
   readonly securityTxt: { readonly contacts: readonly string[]; readonly expires: Date; readonly contactConfigured: boolean };
   readonly mail: { readonly smtpUrl: string | null; readonly from: string };
   readonly sessions: { readonly cookieName: string; readonly secureCookies: boolean; readonly idleTimeoutMs: number; readonly absoluteTimeoutMs: number };
+  readonly tokens: { readonly accessTtlSeconds: number; readonly refreshTtlMs: number };
   readonly passwords: {
     readonly minLength: number;
     readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
@@ -100,6 +101,9 @@ const schema = z.object({
   RAMPART_SESSION_COOKIE: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (the __Host- prefix is added for you)').optional(),
   RAMPART_SESSION_IDLE_MINUTES: int(1, 24 * 60).default(30),
   RAMPART_SESSION_ABSOLUTE_HOURS: int(1, 24 * 30).default(8),
+  // Access tokens cannot be recalled once issued except through the denylist: an hour bounds the damage of a leak.
+  RAMPART_ACCESS_TOKEN_MINUTES: int(1, 60).default(10),
+  RAMPART_REFRESH_TOKEN_DAYS: int(1, 90).default(30),
   RAMPART_PASSWORD_MIN_LENGTH: int(8, 64).default(15),
   RAMPART_ARGON2_MEMORY_KIB: int(19_456, 4 * 1024 * 1024).default(19_456),
   RAMPART_ARGON2_TIME_COST: int(2, 100).default(2),
@@ -394,6 +398,7 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
       idleTimeoutMs: s.RAMPART_SESSION_IDLE_MINUTES * 60_000,
       absoluteTimeoutMs: s.RAMPART_SESSION_ABSOLUTE_HOURS * 3_600_000,
     },
+    tokens: { accessTtlSeconds: s.RAMPART_ACCESS_TOKEN_MINUTES * 60, refreshTtlMs: s.RAMPART_REFRESH_TOKEN_DAYS * 86_400_000 },
     passwords: {
       minLength: s.RAMPART_PASSWORD_MIN_LENGTH,
       argon2: { memoryKiB: s.RAMPART_ARGON2_MEMORY_KIB, timeCost: s.RAMPART_ARGON2_TIME_COST, parallelism: s.RAMPART_ARGON2_PARALLELISM },

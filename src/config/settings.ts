@@ -48,6 +48,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'RAMPART_SESSION_COOKIE', default: '__Host-rampart_session', description: 'Session cookie name. The `__Host-` prefix is dropped (with a warning) only when the public URL is plain http on a host other than localhost.' },
   { name: 'RAMPART_SESSION_IDLE_MINUTES', default: '30', description: 'A session unused this long ends (enforced server-side).' },
   { name: 'RAMPART_SESSION_ABSOLUTE_HOURS', default: '8', description: 'A session ends this long after login, used or not.' },
+  { name: 'RAMPART_ACCESS_TOKEN_MINUTES', default: '10', description: 'Lifetime of an API access token (EdDSA JWT); at most 60, boot refuses more.' },
+  { name: 'RAMPART_REFRESH_TOKEN_DAYS', default: '30', description: 'Lifetime of an API refresh token (one-time use, rotated on every refresh); at most 90.' },
   { name: 'RAMPART_PASSWORD_MIN_LENGTH', default: '15', description: 'Shortest accepted password (NIST SP 800-63B; never below 8).' },
   { name: 'RAMPART_ARGON2_MEMORY_KIB', default: '19456', description: 'Argon2id memory cost; may only be raised.' },
   { name: 'RAMPART_ARGON2_TIME_COST', default: '2', description: 'Argon2id iterations; may only be raised.' },

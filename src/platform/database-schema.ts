@@ -43,9 +43,49 @@ export interface AccountTokensTable {
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 
+/** Access-token signing keys: the public JWK in clear, the private key only as keyring ciphertext bound to its row. */
+export interface SigningKeysTable {
+  kid: string;
+  algorithm: 'EdDSA';
+  public_jwk: string;
+  private_key_ciphertext: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  /** When the key stopped signing; null for the one active key. */
+  superseded_at: Date | null;
+  /** The key verifies until then (every token it signed has expired), then it is retired. */
+  verify_until: Date | null;
+  /** HMAC-SHA256 (keyring-derived key) over kid, public_jwk and verify_until. */
+  integrity_mac: string;
+}
+
+/** Refresh tokens, stored only as SHA-256; one-time use within a family. */
+export interface RefreshTokensTable {
+  token_hash: string;
+  family_id: string;
+  user_id: string;
+  scope: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** Personal access tokens, stored only as SHA-256. */
+export interface PersonalAccessTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  token_hash: string;
+  scope: string;
+  expires_at: Date;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 /** Every table the application reads or writes, as Kysely sees it. */
 export interface DatabaseSchema {
   security_events: SecurityEventsTable;
   users: UsersTable;
   account_tokens: AccountTokensTable;
+  signing_keys: SigningKeysTable;
+  refresh_tokens: RefreshTokensTable;
+  personal_access_tokens: PersonalAccessTokensTable;
 }

@@ -5,10 +5,30 @@ import fp from 'fastify-plugin';
 import { sendProblem } from './problem-details.js';
 import type { Session, SessionManager } from './sessions.js';
 
-/** Who is acting: the user behind the request's session. */
-export interface Principal {
+/** A user as authentication needs it: who, and with which role now. */
+export interface PrincipalUser {
   readonly id: string;
   readonly role: string;
+}
+
+/** Who is acting: the user behind the request's session or bearer token. */
+export interface Principal extends PrincipalUser {
+  /** How the request authenticated. A bearer request carries no ambient credential (no cookie was read). */
+  readonly credential: 'session' | 'bearer';
+  /** What a bearer token may do (already limited to the user's current role); null for a session, which may do what the role allows. */
+  readonly scopes: readonly string[] | null;
+}
+
+/** What a bearer resolver answers: the token's principal, or why it was refused (for the security event only). */
+export type BearerResolution =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly reason: string; readonly kind: string };
+
+export interface BearerOptions {
+  /** Verifies a token taken from `Authorization: Bearer` and loads its principal. */
+  readonly resolve: (token: string) => Promise<BearerResolution>;
+  /** Every scope a route may declare; an unknown one fails at boot. */
+  readonly scopes: readonly string[];
 }
 
 export interface AuthenticationOptions {
@@ -18,7 +38,9 @@ export interface AuthenticationOptions {
   /** Send the `Secure` attribute. Required by a `__Host-` or `__Secure-` name. */
   readonly secureCookies: boolean;
   /** The principal of a session's user; null when the user is gone or disabled, which ends the session. */
-  readonly loadPrincipal: (userId: string) => Promise<Principal | null>;
+  readonly loadPrincipal: (userId: string) => Promise<PrincipalUser | null>;
+  /** Bearer tokens in the Authorization header; without this option any Authorization header is refused. */
+  readonly bearer?: BearerOptions;
 }
 
 declare module 'fastify' {
@@ -42,6 +64,13 @@ export const DEFAULT_SESSION_COOKIE = '__Host-rampart_session';
 
 /** The route declares `access: 'authenticated'` and the request has no session. */
 export const AUTH_ERR_UNAUTHENTICATED = createError('AUTH_ERR_UNAUTHENTICATED', 'Sign in first.', 401);
+/** The Authorization header was refused: one answer whatever was wrong with it (the reason is in `authn_token_invalid`). */
+export const AUTH_ERR_INVALID_TOKEN = createError('AUTH_ERR_INVALID_TOKEN', 'The access token is invalid, expired or revoked.', 401);
+/** A bearer token without the scope the route requires, or a route that accepts cookie sessions only. */
+export const AUTH_ERR_INSUFFICIENT_SCOPE = createError('AUTH_ERR_INSUFFICIENT_SCOPE', 'The access token does not grant this operation.', 403);
+
+// RFC 6750 token68 characters; longer than any token Rampart issues is refused unread.
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]{1,2048}=*)$/i;
 
 // RFC 6265 cookie-name characters (a token), so the name can never inject attributes.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$/;
@@ -53,7 +82,10 @@ export function checkCookieName(label: string, name: unknown, secure: boolean): 
 }
 
 /**
- * Cookie sessions. On every request (after the rate limit) it reads the session cookie,
+ * Cookie sessions and bearer tokens. A request with an `Authorization` header is
+ * authenticated by that header alone (`Bearer <token>`, resolved by `options.bearer`): any
+ * failure answers one uniform 401 `AUTH_ERR_INVALID_TOKEN` and the cookie is not read. Tokens
+ * are never taken from the query string or a cookie. Otherwise it reads the session cookie,
  * resolves it and loads its principal, setting `request.session`, `request.sessionToken`,
  * `request.principal` and `request.actorId`. A cookie that names no live session is never
  * adopted: it is deleted in the browser and recorded as `session_use_after_expire`. Routes
@@ -66,10 +98,20 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
     if (typeof secureCookies !== 'boolean') throw new TypeError('authentication: secureCookies must be a boolean');
     checkCookieName('authentication: cookieName', cookieName, secureCookies);
     if (typeof loadPrincipal !== 'function') throw new TypeError('authentication: loadPrincipal must be a function');
+    const { bearer } = options;
+    if (bearer !== undefined && (typeof bearer.resolve !== 'function' || !Array.isArray(bearer.scopes))) throw new TypeError('authentication: bearer needs a resolve function and the scope vocabulary');
+    const knownScopes: ReadonlySet<string> = new Set(bearer?.scopes ?? []);
 
     // No expiry attributes: a browser-session cookie, while the server enforces the real timeouts.
     const cookieOptions = { path: '/', httpOnly: true, secure: secureCookies, sameSite: 'lax' } as const;
     const unauthenticated = new AUTH_ERR_UNAUTHENTICATED();
+    const invalidToken = new AUTH_ERR_INVALID_TOKEN();
+    const insufficientScope = new AUTH_ERR_INSUFFICIENT_SCOPE();
+
+    app.addHook('onRoute', (route) => {
+      const scope = route.config?.scope;
+      if (scope !== undefined && !knownScopes.has(scope)) throw new Error(`Route ${String(route.method)} ${route.url} declares the unknown scope "${scope}".`);
+    });
 
     if (!app.hasRequestDecorator('cookies')) await app.register(fastifyCookie, { hook: 'onRequest' });
     app.decorateRequest('session', null);
@@ -85,6 +127,21 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
       // A __Host- cookie is only deleted by a Set-Cookie with the same Secure and Path.
       return this.clearCookie(cookieName, cookieOptions);
     });
+
+    /** Bearer authentication; false when the header was refused. The cookie is never read alongside it. */
+    async function authenticateBearer(request: FastifyRequest, header: string): Promise<boolean> {
+      const match = BEARER.exec(header);
+      const resolution: BearerResolution = match?.[1] === undefined || bearer === undefined
+        ? { ok: false, reason: 'malformed_header', kind: 'unknown' }
+        : await bearer.resolve(match[1]);
+      if (!resolution.ok) {
+        request.server.securityEvents.recordFor(request, 'authn_token_invalid', { details: { reason: resolution.reason, kind: resolution.kind } });
+        return false;
+      }
+      request.principal = resolution.principal;
+      request.actorId = resolution.principal.id;
+      return true;
+    }
 
     async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const token = request.cookies[cookieName];
@@ -105,20 +162,39 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
       }
       request.session = session;
       request.sessionToken = token;
-      request.principal = principal;
+      request.principal = { id: principal.id, role: principal.role, credential: 'session', scopes: null };
       request.actorId = principal.id;
     }
 
     app.addHook('onRequest', async (request, reply) => {
-      await authenticate(request, reply);
-      if (request.routeOptions.config.access === 'authenticated' && request.principal === null) {
+      const header = request.headers.authorization;
+      if (header !== undefined) {
+        // A presented credential that fails is refused on every route, public ones too: never
+        // silently downgraded to anonymous or to the cookie.
+        if (!(await authenticateBearer(request, header))) {
+          reply.header('www-authenticate', 'Bearer error="invalid_token"');
+          reply.header('cache-control', 'no-store');
+          return sendProblem(reply, { status: invalidToken.statusCode, code: invalidToken.code, title: invalidToken.message });
+        }
+      } else {
+        await authenticate(request, reply);
+      }
+      const config = request.routeOptions.config;
+      if (config.access !== 'authenticated') return undefined;
+      if (request.principal === null) {
         return sendProblem(reply, { status: unauthenticated.statusCode, code: unauthenticated.code, title: unauthenticated.message });
+      }
+      const { scopes } = request.principal;
+      if (scopes !== null && (config.scope === undefined || !scopes.includes(config.scope))) {
+        request.server.securityEvents.recordFor(request, 'authz_fail', { details: { reason: 'scope', required: config.scope ?? 'session_only', route: request.routeOptions.url ?? '' } });
+        reply.header('www-authenticate', `Bearer error="insufficient_scope"${config.scope === undefined ? '' : `, scope="${config.scope}"`}`);
+        return sendProblem(reply, { status: insufficientScope.statusCode, code: insufficientScope.code, title: insufficientScope.message });
       }
       return undefined;
     });
-    // Whatever a handler set, a response that depends on a session is never stored by a cache.
+    // Whatever a handler set, a response that depends on a session or a token is never stored by a cache.
     app.addHook('onSend', (request, reply, payload, done) => {
-      if (request.session !== null) reply.header('cache-control', 'no-store');
+      if (request.principal !== null) reply.header('cache-control', 'no-store');
       done(null, payload);
     });
   },

@@ -161,7 +161,8 @@ function sameToken(provided: string, expected: string): boolean {
 
 /**
  * CSRF protection for every unsafe request (POST, PUT, PATCH, DELETE) on every route unless
- * the route's config says `csrf: false` (logged at boot). In order: Fetch-Metadata
+ * the route's config says `csrf: false` (logged at boot) or the request authenticated with a
+ * bearer token (no ambient credentials). In order: Fetch-Metadata
  * (`Sec-Fetch-Site: cross-site` refused; `same-site` only from a trusted origin), the `Origin`
  * header whenever present (only the public origin or a trusted one; `null` is refused), then
  * a synchronizer token (`X-CSRF-Token` header or `_csrf` body field) bound by HMAC to the
@@ -239,6 +240,9 @@ export const csrfPlugin = fp<CsrfOptions>(
     // its schema) and before any handler runs.
     app.addHook('preHandler', async (request, reply) => {
       if (!UNSAFE_METHODS.has(request.method) || request.is404 || request.routeOptions.config.csrf === false) return undefined;
+      // A bearer request carries no ambient credential: the browser never adds an Authorization
+      // header on its own, and authentication did not read the cookie for it.
+      if (request.principal?.credential === 'bearer') return undefined;
       addVary(reply);
       const reason = await failure(request);
       if (reason === null) return undefined;

@@ -12,6 +12,11 @@ declare module 'fastify' {
     access?: AccessRule;
     /** `false` exempts a route's unsafe methods from the CSRF guard; the exemption is logged at boot. */
     csrf?: false;
+    /**
+     * The scope a bearer token needs on an `authenticated` route (`account:read`, ...). A route
+     * without one is for cookie sessions only: bearer tokens get 403 there (deny by default).
+     */
+    scope?: string;
   }
   interface FastifyInstance {
     /** Every route registered, with its declared access rule, for the route-table tests and docs. */
@@ -23,6 +28,8 @@ export interface RouteContract {
   readonly method: string;
   readonly url: string;
   readonly access: AccessRule;
+  /** The scope a bearer token needs, or null when tokens are not accepted (or the route is public). */
+  readonly scope: string | null;
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -36,6 +43,8 @@ export function contractViolation(route: RouteOptions): string | null {
   if (!ACCESS_RULES.has(access)) return `declares an unknown access rule "${access}"`;
   const csrf: unknown = route.config?.csrf;
   if (csrf !== undefined && csrf !== false) return 'declares csrf other than `false` (the guard is on unless a route opts out with `csrf: false`)';
+  const scope: unknown = route.config?.scope;
+  if (scope !== undefined && (typeof scope !== 'string' || access !== 'authenticated')) return 'declares a scope, which only an `authenticated` route can have (a string such as `account:read`)';
   const schema = route.schema;
   if (schema?.response === undefined) return 'declares no response schema, so undeclared fields could leave the server';
   if (schema.querystring === undefined) return 'declares no querystring schema, so unknown query keys would be accepted';
@@ -60,7 +69,7 @@ export const routeContractPlugin = fp(
         throw new Error(`Route ${String(route.method)} ${route.url} declares access "authenticated" but no authentication plugin is registered before it.`);
       }
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        table.push({ method: String(method), url: route.url, access: route.config?.access ?? 'public' });
+        table.push({ method: String(method), url: route.url, access: route.config?.access ?? 'public', scope: route.config?.scope ?? null });
       }
     });
     done();

@@ -121,6 +121,24 @@ describe('the rampart command', { concurrency: true }, () => {
     assert.equal(second.stdout, 'The database is up to date.\n');
   });
 
+  it('keys rotate-signing adds a new active signing key and keeps the previous one verifying for the overlap', async () => {
+    const dataDir = join(temp, 'signing', 'data');
+    const first = await rampart(['keys', 'rotate-signing'], { RAMPART_DATA_DIR: dataDir });
+    assert.equal(first.code, 0, first.stderr);
+    const firstKid = /^New signing key ([A-Za-z0-9_-]{43}) is active\.\nThere was no previous key\.\n$/.exec(first.stdout)?.[1];
+    assert.ok(firstKid !== undefined, first.stdout);
+    const before = Date.now();
+    const second = await rampart(['keys', 'rotate-signing'], { RAMPART_DATA_DIR: dataDir, RAMPART_ACCESS_TOKEN_MINUTES: '15' });
+    assert.equal(second.code, 0, second.stderr);
+    const match = /^New signing key ([A-Za-z0-9_-]{43}) is active\.\nThe previous key ([A-Za-z0-9_-]{43}) no longer signs; it verifies until (\S+) and is then retired\.\n$/.exec(second.stdout);
+    assert.ok(match !== null, second.stdout);
+    assert.notEqual(match[1], firstKid);
+    assert.equal(match[2], firstKid);
+    // 15 min of token lifetime, 30 s of clock tolerance and 10 s of key-cache age.
+    const overlapMs = Date.parse(match[3] ?? '') - before;
+    assert.ok(overlapMs >= 15 * 60_000 + 40_000 && overlapMs < 15 * 60_000 + 40_000 + 60_000, `overlap ${overlapMs} ms`);
+  });
+
   it('users create --admin makes a verified administrator from a password on stdin, and applies the policy', async () => {
     const dataDir = join(temp, 'users', 'data');
     const email = `root.${randomBytes(4).toString('hex')}@example.com`;

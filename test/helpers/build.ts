@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { buildRampart } from '../../src/app.js';
+import { buildRampart, type BuildOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
+import pg from 'pg';
 import { testTarget, uniquePrefix } from './target.js';
 
 /** Every log line an app wrote, parsed, plus the raw text for secret scans. */
@@ -24,7 +25,7 @@ export class LogCapture extends Writable {
   }
 }
 
-/** The environment a test app runs with: fresh random secrets and the run's target services. */
+/** The environment a test app runs with: fresh random secrets (the run's secrets on the real target) and the run's target services. */
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
   const target = testTarget();
   const env: Record<string, string> = {
@@ -40,6 +41,9 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     env.DATABASE_URL = target.databaseUrl;
     env.REDIS_URL = target.redisUrl;
     env.RAMPART_REDIS_PREFIX = uniquePrefix(target, 'app');
+    // Apps share the run's database, whose signing keys are encrypted under these secrets.
+    env.RAMPART_SECRET_KEY = target.secretKey;
+    env.RAMPART_ENCRYPTION_KEYS = target.encryptionKeys;
   }
   return { ...env, ...overrides };
 }
@@ -54,13 +58,17 @@ export interface BuildTestOptions {
   readonly env?: Record<string, string>;
   readonly plugins?: readonly FastifyPluginAsync[];
   readonly loadShedding?: Partial<LoadSheddingOptions>;
+  /** Open resources several apps share (see BuildOptions.shared); the test closes them. */
+  readonly shared?: BuildOptions['shared'];
+  /** The clock API tokens and signing keys run on. */
+  readonly clock?: () => number;
 }
 
 /** A fresh Rampart with every protection on; the caller closes it (see {@link build}). */
 export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<BuildResult> {
   const { config } = loadConfig(testEnvironment(options.env));
   const logs = new LogCapture();
-  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding });
+  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding, shared: options.shared, clock: options.clock });
   return { app, config, logs };
 }
 
@@ -84,4 +92,35 @@ export interface EventRow { event: string; actor: string | null; client_ip: stri
 export async function securityEventRows(app: FastifyInstance, clientIp: string): Promise<EventRow[]> {
   await app.securityEvents.flush();
   return app.database.db.selectFrom('security_events').select(['event', 'actor', 'client_ip', 'request_id', 'details']).where('client_ip', '=', clientIp).orderBy('id').execute();
+}
+
+/**
+ * Settings giving an app a database of its own, for a test that changes what every app of the
+ * run would otherwise share (the signing keys). Embedded apps always have their own PGlite; on
+ * the real target a scratch database is created and dropped when the test ends.
+ */
+export async function privateDatabase(t: Pick<TestContext, 'after'>): Promise<Record<string, string>> {
+  const target = testTarget();
+  if (target.kind === 'embedded') return {};
+  const name = `rampart_${target.runId}_db_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: target.adminDatabaseUrl });
+  await admin.connect();
+  try {
+    // The name is made here from hex and the run id: no outside input reaches the statement.
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  t.after(async () => {
+    const dropper = new pg.Client({ connectionString: target.adminDatabaseUrl });
+    await dropper.connect();
+    try {
+      await dropper.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await dropper.end();
+    }
+  });
+  const url = new URL(target.adminDatabaseUrl);
+  url.pathname = `/${name}`;
+  return { DATABASE_URL: url.toString() };
 }

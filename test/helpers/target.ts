@@ -13,6 +13,9 @@ export type TestTarget =
       adminDatabaseUrl: string;
       redisUrl: string;
       redisPrefix: string;
+      /** The run's RAMPART_SECRET_KEY and RAMPART_ENCRYPTION_KEYS, shared by every app like instances of one deployment. */
+      secretKey: string;
+      encryptionKeys: string;
     };
 
 function required(name: string): string {
@@ -32,6 +35,8 @@ export function testTarget(): TestTarget {
     adminDatabaseUrl: required('RAMPART_TEST_ADMIN_DATABASE_URL'),
     redisUrl: required('RAMPART_TEST_REDIS_URL'),
     redisPrefix: required('RAMPART_TEST_REDIS_PREFIX'),
+    secretKey: required('RAMPART_TEST_SECRET_KEY'),
+    encryptionKeys: required('RAMPART_TEST_ENCRYPTION_KEYS'),
   };
 }
 

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { InjectOptions } from 'fastify';
 import { z } from 'zod';
 import { build, randomIp, securityEventRows } from '../helpers/build.js';
+import { Client, json } from '../helpers/client.js';
+import { bearer, createVerifiedUser, refresh, tokenPair, type TokenPairBody } from '../helpers/tokens.js';
 
 // A route that takes credentials in its body, as login and token routes will.
 const credentialRoute: FastifyPluginAsyncZod = (app) => {
@@ -71,5 +74,66 @@ describe('secrets never reach logs or the security event table', () => {
     const decryptFailures = rows.filter((r) => r.event === 'crypt_decrypt_fail' && (r.details as { row_id?: string }).row_id === 'another-row');
     assert.equal(decryptFailures.length, 1, 'the tampered decryption was recorded');
     assert.equal((decryptFailures[0]?.details as { reason?: string }).reason, 'authentication_failed');
+  });
+});
+
+describe('API tokens never reach logs, event rows, error bodies or the database in plain form', () => {
+  it('keeps access, refresh and personal tokens and the signing private key out of every log line, event row and stored row', async (t) => {
+    const { app, logs } = await build(t, { env: { RAMPART_LOG_LEVEL: 'trace' } });
+    const user = await createVerifiedUser(app);
+    const ip = randomIp();
+    const browser = new Client(app, ip);
+    assert.equal((await browser.post('/api/auth/login', { email: user.email, password: user.password })).statusCode, 200);
+    const first = await tokenPair(app, user);
+    const secondRes = await refresh(app, first.refresh_token, ip);
+    const second = json<TokenPairBody>(secondRes);
+    const patRes = await browser.post('/api/account/tokens', { name: 'scan', scopes: ['account:read'], expiresInDays: 1 });
+    const pat = json<{ token: string }>(patRes).token;
+
+    const bodies: string[] = [];
+    const send = async (request: InjectOptions) => {
+      const res = await app.inject(request);
+      if (res.statusCode >= 400) bodies.push(res.body);
+      return res;
+    };
+    for (const token of [first.access_token, second.access_token, pat]) {
+      await send({ method: 'GET', url: '/api/me', headers: bearer(token), remoteAddress: ip });
+      await send({ method: 'GET', url: '/api/me', headers: bearer(`${token}x`), remoteAddress: ip });
+      await send({ method: 'POST', url: '/api/account/sessions/revoke-others', headers: { ...bearer(token), 'content-type': 'text/plain' }, payload: token, remoteAddress: ip });
+    }
+    await send({ method: 'POST', url: '/api/auth/token/refresh', payload: { refresh_token: first.refresh_token }, remoteAddress: ip });
+    await send({ method: 'POST', url: '/api/auth/token/refresh', payload: { refresh_token: second.refresh_token, extra: second.access_token }, remoteAddress: ip });
+    // The family is gone after the reuse: its newest token is now unknown.
+    await send({ method: 'POST', url: '/api/auth/token/refresh', payload: { refresh_token: second.refresh_token }, remoteAddress: ip });
+    await send({ method: 'POST', url: '/api/auth/token', payload: { email: user.email, password: first.refresh_token }, remoteAddress: ip });
+    for (const token of [first.access_token, second.refresh_token, pat]) await send({ method: 'POST', url: '/api/auth/token/revoke', payload: { token }, remoteAddress: ip });
+    await send({ method: 'GET', url: `/api/me?access_token=${second.access_token}`, remoteAddress: ip });
+
+    const { privateKey } = await app.signingKeys.signingKey();
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    await app.securityEvents.flush();
+    const db = app.database.db;
+    const stored = JSON.stringify([
+      await db.selectFrom('security_events').selectAll().execute(),
+      await db.selectFrom('refresh_tokens').selectAll().execute(),
+      await db.selectFrom('personal_access_tokens').selectAll().execute(),
+      await db.selectFrom('signing_keys').selectAll().execute(),
+    ]);
+    const haystacks = { logs: logs.text(), 'database rows': stored, 'error bodies': bodies.join('\n') };
+    assert.ok(bodies.length >= 8, 'the scan produced error bodies to read');
+    assert.ok((await securityEventRows(app, ip)).some((e) => e.event === 'authn_token_reuse'), 'the scan covered a reuse event');
+    const signature = (jwt: string) => jwt.split('.')[2] ?? jwt;
+    const needles: Record<string, string> = {
+      'first access token signature': signature(first.access_token),
+      'second access token signature': signature(second.access_token),
+      'first refresh token': first.refresh_token,
+      'second refresh token': second.refresh_token,
+      'personal token': pat.slice('rpat_'.length),
+      'private key (DER base64)': der.toString('base64'),
+      'private key (JWK d)': String(privateKey.export({ format: 'jwk' }).d),
+    };
+    for (const [where, text] of Object.entries(haystacks)) {
+      for (const [name, value] of Object.entries(needles)) assert.ok(!text.includes(value), `${name} appears in ${where}`);
+    }
   });
 });

@@ -22,7 +22,8 @@ export interface AccountsRoutesOptions {
 const statusSchema = (status: string) => z.object({ status: z.literal(status) });
 const noContent = z.null();
 
-function context(request: FastifyRequest): RequestContext {
+/** The service's view of a request: client IP, user agent and the request's security-event recorder. */
+export function context(request: FastifyRequest): RequestContext {
   return {
     ip: request.ip,
     userAgent: (request.headers['user-agent'] ?? '').slice(0, 256),
@@ -30,7 +31,8 @@ function context(request: FastifyRequest): RequestContext {
   };
 }
 
-function limited(reply: FastifyReply, result: Limited, error: { code: string; message: string } = new ACCOUNT_ERR_TOO_MANY_REQUESTS()): FastifyReply {
+/** 429 with Retry-After. */
+export function limited(reply: FastifyReply, result: Limited, error: { code: string; message: string } = new ACCOUNT_ERR_TOO_MANY_REQUESTS()): FastifyReply {
   reply.header('retry-after', String(result.retryAfterSeconds));
   return sendProblem(reply, { status: 429, code: error.code, title: error.message });
 }
@@ -39,7 +41,8 @@ function weak(reply: FastifyReply, result: WeakPassword, field = '/password'): F
   return sendProblem(reply, { status: 400, code: 'ACCOUNT_ERR_WEAK_PASSWORD', title: result.message, errors: [{ location: 'body', path: field, message: `${result.rule}: ${result.message}` }] });
 }
 
-function fail(reply: FastifyReply, error: { code: string; message: string; statusCode?: number }): FastifyReply {
+/** A coded error as problem+json. */
+export function fail(reply: FastifyReply, error: { code: string; message: string; statusCode?: number }): FastifyReply {
   return sendProblem(reply, { status: error.statusCode ?? 400, code: error.code, title: error.message });
 }
 
@@ -96,7 +99,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
   });
 
   app.get('/api/me', {
-    config: { access: 'authenticated' },
+    config: { access: 'authenticated', scope: 'account:read' },
     schema: { querystring: noQuery, response: { 200: z.object({ user: userSchema }) } },
   }, async (request, reply) => {
     const user = await service.findView(request.principal?.id ?? '');
@@ -105,7 +108,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
   });
 
   app.get('/api/account/sessions', {
-    config: { access: 'authenticated' },
+    config: { access: 'authenticated', scope: 'account:read' },
     schema: { querystring: noQuery, response: { 200: z.object({ sessions: z.array(sessionSchema) }) } },
   }, async (request) => {
     const list = await sessions.list(request.principal?.id ?? '');
@@ -116,7 +119,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
   });
 
   app.delete('/api/account/sessions/:id', {
-    config: { access: 'authenticated' },
+    config: { access: 'authenticated', scope: 'account:write' },
     schema: { querystring: noQuery, params: sessionIdParams, response: { 204: noContent } },
   }, async (request, reply) => {
     const revoked = await sessions.revoke(request.principal?.id ?? '', request.params.id);
@@ -125,10 +128,10 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
   });
 
   app.post('/api/account/sessions/revoke-others', {
-    config: { access: 'authenticated' },
+    config: { access: 'authenticated', scope: 'account:write' },
     schema: { querystring: noQuery, body: z.strictObject({}).optional(), response: { 200: z.object({ revoked: z.number().int() }) } },
   }, async (request) => {
-    const revoked = await sessions.revokeAll(request.principal?.id ?? '', { exceptToken: request.sessionToken ?? undefined });
+    const revoked = await service.revokeOtherSignIns(request.principal?.id ?? '', request.sessionToken);
     return { revoked };
   });
 

@@ -47,6 +47,11 @@ export interface AccountsServiceOptions {
   readonly store: StateStore;
   readonly publicUrl: string;
   readonly logger: FastifyBaseLogger;
+  /**
+   * Ends the user's API tokens (refresh families and outstanding access tokens; with
+   * `personal`, personal access tokens too). Called wherever sessions are ended for security.
+   */
+  readonly revokeApiTokens?: (userId: string, options: { readonly personal: boolean }) => Promise<void>;
 }
 
 export type Limited = { readonly ok: false; readonly reason: 'limited'; readonly retryAfterSeconds: number };
@@ -65,6 +70,7 @@ function oneTimeToken(): { token: string; hash: string } {
 /** The accounts service: registration, login, recovery and account management. */
 export function createAccountsService(options: AccountsServiceOptions) {
   const { repository, keyring, passwords, policy, loginThrottle, mailer, sessions, publicUrl, logger } = options;
+  const revokeApiTokens = options.revokeApiTokens ?? (() => Promise.resolve());
   const pendingMail = new Set<Promise<void>>();
 
   const deps: UserDependencies = { repository, keyring, passwords, policy };
@@ -121,6 +127,54 @@ export function createAccountsService(options: AccountsServiceOptions) {
     }
   }
 
+  /**
+   * Checks an email and password. Unknown email, wrong password, disabled and unverified
+   * account are one outcome, and an unknown email verifies a dummy hash so it costs the same
+   * time. A blocked attempt is refused before the password is looked at.
+   */
+  async function checkCredentials(
+    input: { email: string; password: string },
+    ctx: RequestContext,
+    details: Readonly<Record<string, DetailValue>> = {},
+  ): Promise<{ ok: true; user: UserRecord } | Limited | Invalid<'invalid_credentials'>> {
+    const index = emailIndex(input.email);
+    const decision = await loginThrottle.check(index, ctx.ip);
+    if (!decision.allowed) {
+      ctx.audit('authn_login_lock', { details: { email_index: index, scope: decision.scope } });
+      return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
+    }
+    // One password check per (account, IP) at a time and a few per client, so parallel guesses
+    // cannot outrun the counts or fill the hashing queue.
+    const claim = await loginThrottle.claim(index, ctx.ip);
+    if (claim === null) {
+      ctx.audit('authn_login_lock', { details: { email_index: index, scope: 'concurrent' } });
+      return { ok: false, reason: 'limited', retryAfterSeconds: 1 };
+    }
+    let user: UserRecord | null;
+    try {
+      if (decision.delayMs > 0) await sleep(decision.delayMs);
+      user = await repository.findByEmailIndex(index);
+      const valid = user === null ? await passwords.verifyDummy(input.password) : await passwords.verify(user.passwordHash, input.password);
+      // Unknown, wrong, disabled and not yet verified are one outcome: an unverified account
+      // that could log in would tell a registrant whether the address was already taken.
+      if (!valid || user === null || user.disabledAt !== null || user.emailVerifiedAt === null) {
+        const failure = await loginThrottle.recordFailure(index, ctx.ip);
+        ctx.audit('authn_login_fail', { details: { email_index: index } });
+        if (failure.locked) ctx.audit('authn_login_lock', { details: { email_index: index, scope: 'account_ip' } });
+        if (failure.accountAlert) ctx.audit('authn_login_fail_max', { details: { email_index: index } });
+        return { ok: false, reason: 'invalid_credentials' };
+      }
+      await loginThrottle.recordSuccess(index, ctx.ip);
+    } finally {
+      await claim.release();
+    }
+    if (passwords.needsRehash(user.passwordHash)) {
+      await repository.updatePasswordHash(user.id, await passwords.hash(input.password));
+    }
+    ctx.audit('authn_login_success', { actor: user.id, details: { email_index: index, ...details } });
+    return { ok: true, user };
+  }
+
   const createUser = (input: { name: string; email: string; password: string; role: Role; verified: boolean }) => createUserRecord(deps, input);
 
   return {
@@ -172,49 +226,26 @@ export function createAccountsService(options: AccountsServiceOptions) {
     },
 
     /**
-     * Logs in. Unknown email, wrong password and disabled account are one outcome, and an
-     * unknown email verifies a dummy hash so it costs the same time. A blocked attempt is
-     * refused before the password is looked at.
+     * Checks an email and password under the brute-force throttle, as login does, without
+     * starting a session (the API token endpoint). Same outcomes, same timing, same events.
      */
+    checkCredentials,
+
+    /** Logs in: {@link checkCredentials}, then a new session. */
     async login(input: { email: string; password: string }, ctx: RequestContext): Promise<{ ok: true; token: string; session: Session; user: UserView } | Limited | Invalid<'invalid_credentials'>> {
-      const index = emailIndex(input.email);
-      const decision = await loginThrottle.check(index, ctx.ip);
-      if (!decision.allowed) {
-        ctx.audit('authn_login_lock', { details: { email_index: index, scope: decision.scope } });
-        return { ok: false, reason: 'limited', retryAfterSeconds: decision.retryAfterSeconds };
-      }
-      // One password check per (account, IP) at a time and a few per client, so parallel guesses
-      // cannot outrun the counts or fill the hashing queue.
-      const claim = await loginThrottle.claim(index, ctx.ip);
-      if (claim === null) {
-        ctx.audit('authn_login_lock', { details: { email_index: index, scope: 'concurrent' } });
-        return { ok: false, reason: 'limited', retryAfterSeconds: 1 };
-      }
-      let user: UserRecord | null;
-      try {
-        if (decision.delayMs > 0) await sleep(decision.delayMs);
-        user = await repository.findByEmailIndex(index);
-        const valid = user === null ? await passwords.verifyDummy(input.password) : await passwords.verify(user.passwordHash, input.password);
-        // Unknown, wrong, disabled and not yet verified are one outcome: an unverified account
-        // that could log in would tell a registrant whether the address was already taken.
-        if (!valid || user === null || user.disabledAt !== null || user.emailVerifiedAt === null) {
-          const failure = await loginThrottle.recordFailure(index, ctx.ip);
-          ctx.audit('authn_login_fail', { details: { email_index: index } });
-          if (failure.locked) ctx.audit('authn_login_lock', { details: { email_index: index, scope: 'account_ip' } });
-          if (failure.accountAlert) ctx.audit('authn_login_fail_max', { details: { email_index: index } });
-          return { ok: false, reason: 'invalid_credentials' };
-        }
-        await loginThrottle.recordSuccess(index, ctx.ip);
-      } finally {
-        await claim.release();
-      }
-      if (passwords.needsRehash(user.passwordHash)) {
-        await repository.updatePasswordHash(user.id, await passwords.hash(input.password));
-      }
+      const checked = await checkCredentials(input, ctx);
+      if (!checked.ok) return checked;
+      const { user } = checked;
       const { token, session } = await sessions.create(user.id, { ip: ctx.ip, userAgent: ctx.userAgent });
-      ctx.audit('authn_login_success', { actor: user.id, details: { email_index: index } });
       ctx.audit('session_created', { actor: user.id });
       return { ok: true, token, session, user: view(user) };
+    },
+
+    /** Ends every other session, and the user's refresh tokens and outstanding access tokens. */
+    async revokeOtherSignIns(userId: string, exceptSessionToken: string | null): Promise<number> {
+      const revoked = await sessions.revokeAll(userId, { exceptToken: exceptSessionToken ?? undefined });
+      await revokeApiTokens(userId, { personal: false });
+      return revoked;
     },
 
     /** Always "accepted": whether a mail went out is never visible to the requester. */
@@ -253,6 +284,7 @@ export function createAccountsService(options: AccountsServiceOptions) {
       await repository.updatePasswordHash(user.id, await passwords.hash(input.password));
       await repository.deleteTokens(user.id, 'reset_password');
       const revoked = await sessions.revokeAll(user.id);
+      await revokeApiTokens(user.id, { personal: true });
       ctx.audit('authn_password_change', { actor: user.id, details: { via: 'reset', sessions_revoked: revoked } });
       return { ok: true };
     },
@@ -273,6 +305,7 @@ export function createAccountsService(options: AccountsServiceOptions) {
       // Reset links issued before the change would otherwise still set a password for 30 minutes.
       await repository.deleteTokens(user.id, 'reset_password');
       const revoked = await sessions.revokeAll(user.id, { exceptToken: currentToken });
+      await revokeApiTokens(user.id, { personal: true });
       const renewed = await sessions.rotate(currentToken, { ip: ctx.ip, userAgent: ctx.userAgent });
       if (renewed === null) return { ok: false, reason: 'gone' };
       ctx.audit('authn_password_change', { actor: user.id, details: { via: 'change', sessions_revoked: revoked } });
@@ -288,6 +321,8 @@ export function createAccountsService(options: AccountsServiceOptions) {
       if (confirmed !== 'ok') return confirmed;
       await repository.deleteUser(user.id);
       await sessions.revokeAll(user.id);
+      // The rows went with the user; this also refuses the access tokens still in flight.
+      await revokeApiTokens(user.id, { personal: true });
       ctx.audit('user_deleted', { actor: user.id });
       return { ok: true };
     },
