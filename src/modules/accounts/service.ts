@@ -169,10 +169,22 @@ export function createAccountsService(options: AccountsServiceOptions) {
       await claim.release();
     }
     if (passwords.needsRehash(user.passwordHash)) {
-      await repository.updatePasswordHash(user.id, await passwords.hash(input.password));
+      const passwordHash = await passwords.hash(input.password);
+      await repository.updatePasswordHash(user.id, passwordHash);
+      user = { ...user, passwordHash };
     }
     ctx.audit('authn_login_success', { actor: user.id, details: { email_index: index, ...details } });
     return { ok: true, user };
+  }
+
+  /**
+   * True while `user` still has the password hash it was checked against and is not disabled:
+   * a caller that creates credentials after a password check asks again once they exist, so a
+   * reset racing the sign-in cannot leave the old password's holder signed in.
+   */
+  async function credentialsUnchanged(user: UserRecord): Promise<boolean> {
+    const current = await repository.findById(user.id);
+    return current !== null && current.disabledAt === null && current.passwordHash === user.passwordHash;
   }
 
   const createUser = (input: { name: string; email: string; password: string; role: Role; verified: boolean }) => createUserRecord(deps, input);
@@ -231,12 +243,19 @@ export function createAccountsService(options: AccountsServiceOptions) {
      */
     checkCredentials,
 
+    credentialsUnchanged,
+
     /** Logs in: {@link checkCredentials}, then a new session. */
     async login(input: { email: string; password: string }, ctx: RequestContext): Promise<{ ok: true; token: string; session: Session; user: UserView } | Limited | Invalid<'invalid_credentials'>> {
       const checked = await checkCredentials(input, ctx);
       if (!checked.ok) return checked;
       const { user } = checked;
       const { token, session } = await sessions.create(user.id, { ip: ctx.ip, userAgent: ctx.userAgent });
+      // A reset that revoked every session while this login ran would have missed this one.
+      if (!(await credentialsUnchanged(user))) {
+        await sessions.revokeToken(token);
+        return { ok: false, reason: 'invalid_credentials' };
+      }
       ctx.audit('session_created', { actor: user.id });
       return { ok: true, token, session, user: view(user) };
     },

@@ -5,6 +5,8 @@ export interface RefreshTokenRecord {
   readonly familyId: string;
   readonly userId: string;
   readonly scope: string;
+  /** When the token expires; a family's tokens never outlive its first one. */
+  readonly expiresAt: Date;
 }
 
 export interface PersonalTokenRecord {
@@ -29,8 +31,8 @@ export function createTokensRepository(db: Kysely<DatabaseSchema>) {
     async useRefreshToken(tokenHash: string, now: Date): Promise<RefreshTokenRecord | null> {
       const row = await db.updateTable('refresh_tokens').set({ used_at: now })
         .where('token_hash', '=', tokenHash).where('used_at', 'is', null).where('expires_at', '>', now)
-        .returning(['family_id', 'user_id', 'scope']).executeTakeFirst();
-      return row === undefined ? null : { familyId: row.family_id, userId: row.user_id, scope: row.scope };
+        .returning(['family_id', 'user_id', 'scope', 'expires_at']).executeTakeFirst();
+      return row === undefined ? null : { familyId: row.family_id, userId: row.user_id, scope: row.scope, expiresAt: row.expires_at };
     },
 
     /** The family of a token that was already used (a replay), or null. */

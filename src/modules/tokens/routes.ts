@@ -42,8 +42,10 @@ export const tokensRoutes: FastifyPluginAsyncZod<TokensRoutesOptions> = (app, { 
     if (!checked.ok) {
       return checked.reason === 'limited' ? limited(reply, checked, new AUTH_ERR_LOCKED()) : fail(reply, new AUTH_ERR_INVALID_CREDENTIALS());
     }
-    const pair = await tokens.issueForUser(checked.user, request.body.scope, ctx.audit);
-    if (pair === null) return fail(reply, new TOKEN_ERR_INVALID_SCOPE());
+    // A password reset that lands while this request runs must not leave it with a pair.
+    const pair = await tokens.issueForUser(checked.user, request.body.scope, ctx.audit, () => accounts.credentialsUnchanged(checked.user));
+    if (pair === 'invalid_scope') return fail(reply, new TOKEN_ERR_INVALID_SCOPE());
+    if (pair === 'revoked') return fail(reply, new AUTH_ERR_INVALID_CREDENTIALS());
     return sendPair(reply, pair);
   });
 

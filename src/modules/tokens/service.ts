@@ -48,13 +48,23 @@ export function createTokensService(options: TokensServiceOptions) {
   const { repository, accessTokens, findUser, refreshTtlMs } = options;
   const now = options.now ?? Date.now;
 
-  /** A new pair in `familyId` (a new family on sign-in). Only the refresh token's SHA-256 is stored. */
-  async function issuePair(userId: string, scopes: readonly Scope[], familyId: string): Promise<TokenPair> {
+  /**
+   * A new pair in `familyId` (a new family on sign-in). Only the refresh token's SHA-256 is
+   * stored. `stillValid` runs after both tokens exist: a revocation racing this request (a
+   * password reset, a detected reuse) either ran before it, and the pair is withdrawn here, or
+   * runs after it, and then deletes the new refresh token and refuses the access token (issued
+   * before its marker). Without it, a thief refreshing in a loop could outlive a reset.
+   */
+  async function issuePair(userId: string, scopes: readonly Scope[], familyId: string, expiresAt: Date, stillValid: () => Promise<boolean>): Promise<TokenPair | null> {
     const refreshToken = randomBytes(32).toString('base64url');
     const scope = scopes.join(' ');
     await repository.deleteExpiredRefreshTokens(userId, new Date(now()));
-    await repository.insertRefreshToken({ tokenHash: sha256(refreshToken), familyId, userId, scope, expiresAt: new Date(now() + refreshTtlMs) });
+    await repository.insertRefreshToken({ tokenHash: sha256(refreshToken), familyId, userId, scope, expiresAt });
     const access = await accessTokens.issue({ userId, scopes });
+    if (!(await stillValid())) {
+      await repository.deleteRefreshFamily(familyId);
+      return null;
+    }
     return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken, scope };
   }
 
@@ -84,12 +94,17 @@ export function createTokensService(options: TokensServiceOptions) {
      * A first pair after a password check: the requested scopes (all the role allows when
      * none are named); null when one is unknown or beyond the role.
      */
-    async issueForUser(user: TokenUser, requested: string | undefined, audit: Audit): Promise<TokenPair | null> {
+    async issueForUser(user: TokenUser, requested: string | undefined, audit: Audit, credentialsStillValid: () => Promise<boolean>): Promise<TokenPair | 'invalid_scope' | 'revoked'> {
       const allowed = scopesForRole(user.role);
       const names = requested === undefined ? [...allowed] : requested.split(' ');
-      if (names.some((name) => !isScope(name) || !allowed.includes(name))) return null;
+      if (names.some((name) => !isScope(name) || !allowed.includes(name))) return 'invalid_scope';
       const scopes = limitToRole(names, user.role);
-      const pair = await issuePair(user.id, scopes, randomUUID());
+      // A family lives refreshTtlMs from sign-in, however often it is refreshed.
+      const pair = await issuePair(user.id, scopes, randomUUID(), new Date(now() + refreshTtlMs), credentialsStillValid);
+      if (pair === null) {
+        audit('authn_token_invalid', { actor: user.id, details: { kind: 'password', reason: 'credentials_changed' } });
+        return 'revoked';
+      }
       audit('authn_token_created', { actor: user.id, details: { kind: 'access_refresh', scopes } });
       return pair;
     },
@@ -123,7 +138,11 @@ export function createTokensService(options: TokensServiceOptions) {
         audit('authn_token_invalid', { actor: spent.userId, details: { kind: 'refresh', reason: user === null ? 'user_gone' : 'no_scope_left' } });
         return null;
       }
-      return issuePair(user.id, scopes, spent.familyId);
+      // The spent token's row disappears when its family or the user's tokens are revoked: if
+      // that happened while this request ran, the new pair is withdrawn (see issuePair).
+      const pair = await issuePair(user.id, scopes, spent.familyId, spent.expiresAt, async () => (await repository.findUsedRefreshToken(hash)) !== null);
+      if (pair === null) audit('authn_token_invalid', { actor: user.id, details: { kind: 'refresh', reason: 'revoked_during_refresh' } });
+      return pair;
     },
 
     /**
