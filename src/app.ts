@@ -39,6 +39,17 @@ import { createTokensRepository } from './modules/tokens/repository.js';
 import { tokensRoutes } from './modules/tokens/routes.js';
 import { SCOPES } from './modules/tokens/scopes.js';
 import { createTokensService, type TokensService } from './modules/tokens/service.js';
+import { authorizationPlugin } from './security/authorization.js';
+import { createCursorCodec } from './security/cursors.js';
+import { abilityFor, ACTIONS, SUBJECTS } from './modules/access/abilities.js';
+import { createPostsRepository } from './modules/posts/repository.js';
+import { createContentRenderer } from './modules/posts/rendering.js';
+import { postsRoutes } from './modules/posts/routes.js';
+import { createPostsService, type PostsService } from './modules/posts/service.js';
+import { createCommentsRepository } from './modules/comments/repository.js';
+import { commentsRoutes } from './modules/comments/routes.js';
+import { createAdminRepository } from './modules/admin/repository.js';
+import { adminRoutes } from './modules/admin/routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,6 +61,7 @@ declare module 'fastify' {
     accounts: AccountsService;
     signingKeys: SigningKeySet;
     tokens: TokensService;
+    posts: PostsService;
   }
 }
 
@@ -291,6 +303,9 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       loadPrincipal,
       bearer: { resolve: (token) => tokens.resolveBearer(token), scopes: SCOPES },
     });
+    // 9b. Authorization: roles and ownership as CASL abilities, deny by default; permission
+    //     routes answer 401/403 here, before any body is read.
+    await app.register(authorizationPlugin, { abilityFor, actions: ACTIONS, subjects: SUBJECTS });
     // 10. CSRF: the token API (`request.csrfToken()`) and the guard on unsafe methods, a
     //     preHandler hook, so it runs after authentication and validation, before any handler.
     await app.register(csrfPlugin, {
@@ -335,7 +350,29 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     await app.register(accountsRoutes, { service: accounts, sessions });
     // 14. API tokens: the token endpoints, JWKS and personal access tokens.
     await app.register(tokensRoutes, { tokens, accounts, keys: signingKeys });
-    // 15. Extensions.
+    // 15. Publishing: posts (Markdown sanitized on write), comments (plain text), administration.
+    const cursorKey = app.keyring.deriveKey('pagination-cursor');
+    const renderer = createContentRenderer();
+    const posts = createPostsService({
+      repository: createPostsRepository(database.db),
+      renderer,
+      cursors: createCursorCodec({ key: cursorKey, kind: 'posts' }),
+      writesPerUser: createAttemptLimiter({ store, keyPrefix: 'rl:content-writes', points: 120, durationSeconds: 600 }),
+    });
+    app.decorate('posts', posts);
+    await app.register(postsRoutes, { posts });
+    await app.register(commentsRoutes, { comments: createCommentsRepository(database.db), posts, renderer, cursors: createCursorCodec({ key: cursorKey, kind: 'comments' }) });
+    await app.register(adminRoutes, {
+      repository: createAdminRepository(database.db),
+      keyring: app.keyring,
+      userCursors: createCursorCodec({ key: cursorKey, kind: 'users' }),
+      eventCursors: createCursorCodec({ key: cursorKey, kind: 'security-events' }),
+      revokeAccess: async (userId) => {
+        await sessions.revokeAll(userId);
+        await tokens.revokeAllForUser(userId, { personal: true });
+      },
+    });
+    // 16. Extensions.
     for (const plugin of plugins) await app.register(plugin);
   },
   { name: 'rampart' },

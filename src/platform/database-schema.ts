@@ -80,6 +80,31 @@ export interface PersonalAccessTokensTable {
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 
+/** Posts: the Markdown source and the HTML sanitized on write (reads never sanitize). */
+export interface PostsTable {
+  id: string;
+  author_id: string;
+  title: string;
+  body: string;
+  html: string;
+  tags: ColumnType<string[], string[] | undefined, string[]>;
+  status: 'draft' | 'published';
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+  published_at: Date | null;
+}
+
+/** Comments: plain text, never HTML; hidden by a moderator rather than deleted. */
+export interface CommentsTable {
+  id: string;
+  post_id: string;
+  author_id: string;
+  body: string;
+  hidden_at: Date | null;
+  hidden_by: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 /** Every table the application reads or writes, as Kysely sees it. */
 export interface DatabaseSchema {
   security_events: SecurityEventsTable;
@@ -88,4 +113,6 @@ export interface DatabaseSchema {
   signing_keys: SigningKeysTable;
   refresh_tokens: RefreshTokensTable;
   personal_access_tokens: PersonalAccessTokensTable;
+  posts: PostsTable;
+  comments: CommentsTable;
 }

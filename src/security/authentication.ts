@@ -89,7 +89,8 @@ export function checkCookieName(label: string, name: unknown, secure: boolean): 
  * resolves it and loads its principal, setting `request.session`, `request.sessionToken`,
  * `request.principal` and `request.actorId`. A cookie that names no live session is never
  * adopted: it is deleted in the browser and recorded as `session_use_after_expire`. Routes
- * declaring `access: 'authenticated'` answer 401 without a principal.
+ * declaring `access: 'authenticated'` answer 401 without a principal; on every non-public route a
+ * bearer token needs the route's `scope` (403 otherwise: deny by default).
  */
 export const authenticationPlugin = fp<AuthenticationOptions>(
   async (app: FastifyInstance, options) => {
@@ -180,8 +181,10 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
         await authenticate(request, reply);
       }
       const config = request.routeOptions.config;
-      if (config.access !== 'authenticated') return undefined;
+      if (config.access === undefined || config.access === 'public') return undefined;
       if (request.principal === null) {
+        // A permission route may be open to guests; the authorization plugin decides those.
+        if (config.access !== 'authenticated') return undefined;
         return sendProblem(reply, { status: unauthenticated.statusCode, code: unauthenticated.code, title: unauthenticated.message });
       }
       const { scopes } = request.principal;

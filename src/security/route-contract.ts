@@ -2,10 +2,31 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 
 /**
- * A route's access rule. Later capabilities add rules; `public` is a declaration too.
- * `authenticated` needs a signed-in principal (401 otherwise), enforced by the authentication plugin.
+ * A permission a route requires: an action on a subject type (`{ action: 'update', subject: 'Post' }`),
+ * decided by the authorization plugin's abilities. On a route with path parameters the decision
+ * about the object itself (ownership, visibility) is the handler's `request.authorize(...)`.
  */
-export type AccessRule = 'public' | 'authenticated';
+export interface Permission {
+  readonly action: string;
+  readonly subject: string;
+}
+
+/**
+ * A route's access rule; `public` is a declaration too. `authenticated` needs a signed-in
+ * principal (401 otherwise), enforced by the authentication plugin; a {@link Permission} is
+ * enforced by the authorization plugin.
+ */
+export type AccessRule = 'public' | 'authenticated' | Permission;
+
+/** A readable form of an access rule, for errors, logs and the route table. */
+export function describeAccess(access: AccessRule): string {
+  return typeof access === 'string' ? access : `${access.action}:${access.subject}`;
+}
+
+/** Whether an access rule is a permission (as opposed to `public` or `authenticated`). */
+export function isPermission(access: AccessRule | undefined): access is Permission {
+  return typeof access === 'object';
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,18 +54,30 @@ export interface RouteContract {
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
-const ACCESS_RULES: ReadonlySet<string> = new Set<AccessRule>(['public', 'authenticated']);
+const ACCESS_RULES: ReadonlySet<string> = new Set(['public', 'authenticated']);
+const PERMISSION_PART = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+function accessViolation(access: unknown): string | null {
+  if (access === undefined) return 'declares no access rule (config.access; `public` is a declaration too)';
+  if (typeof access === 'string') return ACCESS_RULES.has(access) ? null : `declares an unknown access rule "${access}"`;
+  if (typeof access !== 'object' || access === null) return 'declares an access rule that is neither a name nor a permission';
+  const { action, subject, ...rest } = access as Record<string, unknown>;
+  if (typeof action !== 'string' || !PERMISSION_PART.test(action) || typeof subject !== 'string' || !PERMISSION_PART.test(subject) || Object.keys(rest).length > 0) {
+    return 'declares a permission that is not exactly { action, subject } with two names';
+  }
+  return null;
+}
 
 /** Why a route breaks the contract, or null when it keeps it. */
 export function contractViolation(route: RouteOptions): string | null {
   const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
   const access = route.config?.access;
-  if (access === undefined) return 'declares no access rule (config.access; `public` is a declaration too)';
-  if (!ACCESS_RULES.has(access)) return `declares an unknown access rule "${access}"`;
+  const violation = accessViolation(access);
+  if (violation !== null) return violation;
   const csrf: unknown = route.config?.csrf;
   if (csrf !== undefined && csrf !== false) return 'declares csrf other than `false` (the guard is on unless a route opts out with `csrf: false`)';
   const scope: unknown = route.config?.scope;
-  if (scope !== undefined && (typeof scope !== 'string' || access !== 'authenticated')) return 'declares a scope, which only an `authenticated` route can have (a string such as `account:read`)';
+  if (scope !== undefined && (typeof scope !== 'string' || access === 'public')) return 'declares a scope, which only a non-public route can have (a string such as `account:read`)';
   const schema = route.schema;
   if (schema?.response === undefined) return 'declares no response schema, so undeclared fields could leave the server';
   if (schema.querystring === undefined) return 'declares no querystring schema, so unknown query keys would be accepted';
@@ -64,12 +97,16 @@ export const routeContractPlugin = fp(
     app.addHook('onRoute', function checkRoute(route) {
       const violation = contractViolation(route);
       if (violation !== null) throw new Error(`Route ${String(route.method)} ${route.url} ${violation}.`);
-      // Fail closed: without the plugin that enforces it, `authenticated` would mean nothing.
-      if (route.config?.access === 'authenticated' && !this.hasRequestDecorator('principal')) {
-        throw new Error(`Route ${String(route.method)} ${route.url} declares access "authenticated" but no authentication plugin is registered before it.`);
+      const access = route.config?.access ?? 'public';
+      // Fail closed: without the plugin that enforces it, a rule would mean nothing.
+      if (access !== 'public' && !this.hasRequestDecorator('principal')) {
+        throw new Error(`Route ${String(route.method)} ${route.url} declares access "${describeAccess(access)}" but no authentication plugin is registered before it.`);
+      }
+      if (isPermission(access) && !this.hasRequestDecorator('authorize')) {
+        throw new Error(`Route ${String(route.method)} ${route.url} declares the permission "${describeAccess(access)}" but no authorization plugin is registered before it.`);
       }
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        table.push({ method: String(method), url: route.url, access: route.config?.access ?? 'public', scope: route.config?.scope ?? null });
+        table.push({ method: String(method), url: route.url, access, scope: route.config?.scope ?? null });
       }
     });
     done();

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as accounts from './0002-accounts.js';
 import * as apiTokens from './0003-api-tokens.js';
+import * as publishing from './0004-publishing.js';
 
 /**
  * Every migration, by name. Imported statically so that the same list works from the
@@ -17,6 +18,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-foundation': foundation,
   '0002-accounts': accounts,
   '0003-api-tokens': apiTokens,
+  '0004-publishing': publishing,
 });
 
 /** Kysely's `MigrationProvider` over the static list above. */

@@ -1,0 +1,69 @@
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema } from '../../platform/database-schema.js';
+
+/** A comment with its author's public fields and what its post's state means for it. */
+export interface CommentRecord {
+  readonly id: string;
+  readonly postId: string;
+  readonly authorId: string;
+  readonly authorName: string;
+  readonly body: string;
+  readonly hidden: boolean;
+  readonly postPublished: boolean;
+  readonly createdAt: Date;
+}
+
+/** Comment persistence through Kysely builders only: every value is a bound parameter. */
+export function createCommentsRepository(db: Kysely<DatabaseSchema>) {
+  const comments = () => db.selectFrom('comments')
+    .innerJoin('users', 'users.id', 'comments.author_id')
+    .innerJoin('posts', 'posts.id', 'comments.post_id')
+    .select(['comments.id', 'comments.post_id', 'comments.author_id', 'users.name as author_name', 'comments.body', 'comments.hidden_at', 'posts.status as post_status', 'comments.created_at']);
+  type Row = Awaited<ReturnType<ReturnType<typeof comments>['executeTakeFirstOrThrow']>>;
+  const toRecord = (row: Row): CommentRecord => ({
+    id: row.id,
+    postId: row.post_id,
+    authorId: row.author_id,
+    authorName: row.author_name,
+    body: row.body,
+    hidden: row.hidden_at !== null,
+    postPublished: row.post_status === 'published',
+    createdAt: row.created_at,
+  });
+
+  return {
+    async findById(id: string): Promise<CommentRecord | null> {
+      const row = await comments().where('comments.id', '=', id).executeTakeFirst();
+      return row === undefined ? null : toRecord(row);
+    },
+
+    /** A post's comments, oldest first, by keyset; hidden ones only when asked for (moderators). */
+    async listForPost(postId: string, options: { includeHidden: boolean; after?: { time: Date; id: string }; limit: number }): Promise<CommentRecord[]> {
+      let query = comments().where('comments.post_id', '=', postId);
+      if (!options.includeHidden) query = query.where('comments.hidden_at', 'is', null);
+      const { after } = options;
+      if (after !== undefined) {
+        query = query.where((eb) => eb.or([
+          eb('comments.created_at', '>', after.time),
+          eb.and([eb('comments.created_at', '=', after.time), eb('comments.id', '>', after.id)]),
+        ]));
+      }
+      const rows = await query.orderBy('comments.created_at', 'asc').orderBy('comments.id', 'asc').limit(options.limit).execute();
+      return rows.map(toRecord);
+    },
+
+    async insert(comment: { id: string; postId: string; authorId: string; body: string; now: Date }): Promise<void> {
+      await db.insertInto('comments').values({ id: comment.id, post_id: comment.postId, author_id: comment.authorId, body: comment.body, created_at: comment.now }).execute();
+    },
+
+    async hide(id: string, moderatorId: string, now: Date): Promise<void> {
+      await db.updateTable('comments').set({ hidden_at: now, hidden_by: moderatorId }).where('id', '=', id).where('hidden_at', 'is', null).execute();
+    },
+
+    async delete(id: string): Promise<void> {
+      await db.deleteFrom('comments').where('id', '=', id).execute();
+    },
+  };
+}
+
+export type CommentsRepository = ReturnType<typeof createCommentsRepository>;
