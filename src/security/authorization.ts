@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AUTH_ERR_UNAUTHENTICATED, type Principal } from './authentication.js';
 import { sendProblem } from './problem-details.js';
-import { describeAccess, isPermission, type Permission } from './route-contract.js';
+import { describeAccess, isPermission } from './route-contract.js';
 
 /** The answer to an object-level check: allowed, or the status to give. */
 export type AuthorizationDecision = 'allowed' | 'not_found' | 'forbidden';

@@ -19,20 +19,25 @@ export function limitSchema(max: number, fallback: number) {
 /** `?cursor=`: an opaque cursor as Rampart issued it; its signature is checked by the cursor codec. */
 export const cursorSchema = z.string().min(1).max(1024).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'a cursor from a previous page');
 
-// C0 and C1 controls other than tab and line breaks never belong in text people write.
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+const ANY_CONTROL = /\p{Cc}/u;
+const CONTROL_EXCEPT_TAB_NEWLINE = /(?![\t\n])\p{Cc}/u;
+
+/** C0 and C1 control characters never belong in text people write; multi-line text may keep tabs and newlines. */
+export function hasControlCharacters(value: string, options: { readonly multiline: boolean }): boolean {
+  return (options.multiline ? CONTROL_EXCEPT_TAB_NEWLINE : ANY_CONTROL).test(value);
+}
 
 /** Single-line plain text: NFC, trimmed, no control characters, `min`–`max` characters. */
 export function lineSchema(min: number, max: number) {
   return z.string().max(max * 4).transform((value) => value.normalize('NFC').trim()).pipe(
-    z.string().min(min).max(max).refine((value) => !CONTROL.test(value) && !/[\r\n\t]/.test(value), 'must be a single line without control characters'),
+    z.string().min(min).max(max).refine((value) => !hasControlCharacters(value, { multiline: false }), 'must be a single line without control characters'),
   );
 }
 
 /** Multi-line plain text: NFC, CRLF as LF, trailing space trimmed, no control characters other than tab and newline. */
 export function textSchema(min: number, max: number) {
   return z.string().max(max * 4).transform((value) => value.normalize('NFC').replace(/\r\n?/g, '\n').trimEnd()).pipe(
-    z.string().min(min).max(max).refine((value) => !CONTROL.test(value), 'must not contain control characters'),
+    z.string().min(min).max(max).refine((value) => !hasControlCharacters(value, { multiline: true }), 'must not contain control characters'),
   );
 }
 

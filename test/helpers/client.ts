@@ -68,6 +68,10 @@ export class Client {
     return this.send({ method: 'POST', url, payload, ...options });
   }
 
+  patch(url: string, payload: unknown = {}, options: Partial<ClientRequest> = {}): Promise<LightMyRequestResponse> {
+    return this.send({ method: 'PATCH', url, payload, ...options });
+  }
+
   delete(url: string, payload?: unknown, options: Partial<ClientRequest> = {}): Promise<LightMyRequestResponse> {
     return this.send({ method: 'DELETE', url, payload, ...options });
   }

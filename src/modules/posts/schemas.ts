@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cursorSchema, limitSchema, lineSchema, uuidSchema } from '../../security/schema-primitives.js';
+import { cursorSchema, hasControlCharacters, limitSchema, lineSchema, uuidSchema } from '../../security/schema-primitives.js';
 
 /** A post body's limit in bytes of UTF-8 (64 KiB of Markdown). */
 export const POST_BODY_MAX_BYTES = 64 * 1024;
@@ -12,13 +12,11 @@ export const POST_ROUTE_BODY_LIMIT = 6 * POST_BODY_MAX_BYTES + 4096;
 export const MAX_TAGS = 10;
 export const PAGE_MAX = 50;
 
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
-
 export const titleSchema = lineSchema(1, 200);
 export const markdownSchema = z.string().max(POST_BODY_MAX_BYTES)
   .transform((value) => value.normalize('NFC').replace(/\r\n?/g, '\n'))
   .pipe(z.string().min(1).refine((value) => Buffer.byteLength(value, 'utf8') <= POST_BODY_MAX_BYTES, `must be at most ${POST_BODY_MAX_BYTES} bytes`)
-    .refine((value) => !CONTROL.test(value), 'must not contain control characters'));
+    .refine((value) => !hasControlCharacters(value, { multiline: true }), 'must not contain control characters'));
 export const tagSchema = z.string().regex(/^[a-z0-9-]{1,32}$/, 'lowercase letters, digits and hyphens, 1–32');
 // Repeated tags are kept once, in the order given.
 export const tagsSchema = z.array(tagSchema).max(MAX_TAGS).transform((tags) => [...new Set(tags)]);
