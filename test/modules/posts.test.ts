@@ -145,8 +145,8 @@ describe('posts and comments', () => {
         assert.equal(res.statusCode, 404, res.body);
         assert.doesNotMatch(res.body, /secret/);
       }
-      const missing = json<Record<string, unknown>>(await bob.client.get(`/api/posts/${crypto.randomUUID()}`));
-      const hidden = json<Record<string, unknown>>(await bob.client.get(`/api/posts/${id}`));
+      const missing = json(await bob.client.get(`/api/posts/${crypto.randomUUID()}`));
+      const hidden = json(await bob.client.get(`/api/posts/${id}`));
       assert.deepEqual({ ...missing, traceId: null }, { ...hidden, traceId: null }, 'a draft looks exactly like nothing');
       const row = await rampart.app.database.db.selectFrom('posts').select(['title', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.deepEqual(row, { title: 'Alice draft secret', status: 'draft' });

@@ -245,8 +245,8 @@ describe('route contract', () => {
     const { app } = await build(t);
     assert.ok(app.routeTable.length >= 4);
     for (const route of app.routeTable) {
-      const expected = route.url === '/api/me' || route.url.startsWith('/api/account') ? 'authenticated' : 'public';
-      assert.equal(route.access, expected, `${route.method} ${route.url}`);
+      if (route.url === '/api/me' || route.url.startsWith('/api/account')) assert.equal(route.access, 'authenticated', `${route.method} ${route.url}`);
+      else assert.notEqual(route.access, 'authenticated', `${route.method} ${route.url}: authenticated routes live under /api/me and /api/account`);
     }
   });
 
