@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SETTINGS } from '../../src/config/settings.js';
+import { ACCOUNT_ERRORS } from '../../src/modules/accounts/errors.js';
+import { ADMIN_ERRORS } from '../../src/modules/admin/errors.js';
+import { COMMENT_ERRORS } from '../../src/modules/comments/errors.js';
+import { POST_ERRORS } from '../../src/modules/posts/errors.js';
+import { TOKEN_ERRORS } from '../../src/modules/tokens/errors.js';
+import { AUTH_ERR_INSUFFICIENT_SCOPE, AUTH_ERR_INVALID_TOKEN, AUTH_ERR_UNAUTHENTICATED } from '../../src/security/authentication.js';
+import { AUTHZ_ERR_FORBIDDEN } from '../../src/security/authorization.js';
 import { KERNEL_ERRORS } from '../../src/security/errors.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -20,6 +27,13 @@ describe('README', () => {
       if (code === 'RAMPART_ERR_METHOD_NOT_ALLOWED') continue;
       assert.ok(readme.includes(`\`${code}\``), `${code} is missing from the README`);
     }
+  });
+
+  it('documents every module error code, each once, and no code twice', () => {
+    const errors = [...ACCOUNT_ERRORS, ...TOKEN_ERRORS, ...POST_ERRORS, ...COMMENT_ERRORS, ...ADMIN_ERRORS, AUTHZ_ERR_FORBIDDEN, AUTH_ERR_UNAUTHENTICATED, AUTH_ERR_INVALID_TOKEN, AUTH_ERR_INSUFFICIENT_SCOPE];
+    const codes = [...errors, ...KERNEL_ERRORS].map((E) => new E().code);
+    assert.equal(new Set(codes).size, codes.length, 'error codes are unique');
+    for (const code of codes) if (code !== 'RAMPART_ERR_METHOD_NOT_ALLOWED') assert.ok(readme.includes(`| \`${code}\``), `${code} is missing from the README error table`);
   });
 
   it('documents every deploy check id the source can emit', () => {
