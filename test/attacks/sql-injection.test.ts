@@ -5,17 +5,10 @@ import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { buildUnmanaged, type BuildResult, randomIp } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { createComment, createPost, signedIn, type Actor, type Page, type PostBody } from '../helpers/publishing.js';
+import { createComment, createPost, onFreshIp, signedIn, type Actor, type Page, type PostBody } from '../helpers/publishing.js';
 import { testTarget } from '../helpers/target.js';
 
 const PAYLOADS = JSON.parse(readFileSync(new URL('../fixtures/sql-injection-payloads.json', import.meta.url), 'utf8')) as string[];
-
-/** The same actor on a fresh client IP, so the corpus respects the per-IP rate limit instead of switching it off. */
-function freshIp(actor: Actor): Client {
-  const client = new Client(actor.client.app, randomIp());
-  for (const [name, value] of actor.client.cookies) client.cookies.set(name, value);
-  return client;
-}
 
 describe('SQL injection corpus against the content and admin API', () => {
   let rampart: BuildResult;
@@ -55,9 +48,9 @@ describe('SQL injection corpus against the content and admin API', () => {
         target = await createPost(attacker, { title: 'target' }, true);
       }
       const enc = encodeURIComponent(payload);
-      const as = freshIp(attacker);
+      const as = onFreshIp(attacker);
       const asGuest = new Client(rampart.app, randomIp());
-      const asAdmin = freshIp(admin);
+      const asAdmin = onFreshIp(admin);
       const label = (what: string) => `${what} with ${JSON.stringify(payload)}`;
 
       for (const query of [`q=${enc}`, `author=${enc}`, `tag=${enc}`, `cursor=${enc}`, `limit=${enc}`, `status=${enc}`, `q=${enc}&status=draft`]) {
@@ -77,7 +70,7 @@ describe('SQL injection corpus against the content and admin API', () => {
       check(label('POST /api/posts/:id/publish'), await as.post(`/api/posts/${enc}/publish`));
       check(label('POST /api/posts/:id/comments'), await as.post(`/api/posts/${enc}/comments`, { body: 'x' }));
       check(label('DELETE /api/comments/:id'), await as.delete(`/api/comments/${enc}`));
-      check(label('POST /api/comments/:id/hide'), await freshIp(moderator).post(`/api/comments/${enc}/hide`));
+      check(label('POST /api/comments/:id/hide'), await onFreshIp(moderator).post(`/api/comments/${enc}/hide`));
       check(label('POST /api/posts tags'), await as.post('/api/posts', { title: 'x', body: 'y', tags: [payload] }));
 
       const created = await as.post('/api/posts', { title: payload.trim() === '' ? 'x' : payload, body: payload });

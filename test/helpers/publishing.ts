@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import { randomIp } from './build.js';
 import { Client, json } from './client.js';
 import { createVerifiedUser, type TestUser } from './tokens.js';
 
@@ -60,4 +61,11 @@ export async function createComment(actor: Actor, postId: string, body = 'A comm
   const res = await actor.client.post(`/api/posts/${postId}/comments`, { body });
   assert.equal(res.statusCode, 201, res.body);
   return json<CommentBody>(res);
+}
+
+/** The same signed-in actor on a fresh client IP, so a long corpus respects the per-IP rate limit instead of switching it off. */
+export function onFreshIp(actor: Actor): Client {
+  const client = new Client(actor.client.app, randomIp());
+  for (const [name, value] of actor.client.cookies) client.cookies.set(name, value);
+  return client;
 }

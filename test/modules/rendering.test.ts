@@ -158,6 +158,9 @@ describe('post rendering', () => {
     assert.equal(renderer.post('> quoted\n\n---'), '<blockquote>\n<p>quoted</p>\n</blockquote>\n<hr />\n');
     assert.equal(renderer.post('```ts\nif (a < b) {}\n```'), '<pre><code class="language-ts">if (a &lt; b) {}\n</code></pre>\n');
     assert.equal(renderer.post('<code class="language-js highlight">x</code>'), '<p><code class="language-js">x</code></p>\n');
+    // Found by the property test: a fence language that could close an XML comment is dropped.
+    assert.equal(renderer.post('```--->\nx\n```'), '<pre><code>x\n</code></pre>\n');
+    assert.equal(renderer.post('<code class="language-]]>x">x</code>'), '<p><code>x</code></p>\n');
     assert.equal(renderer.post('line  \nbreak'), '<p>line<br />\nbreak</p>\n');
   });
 

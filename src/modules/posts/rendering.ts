@@ -61,6 +61,9 @@ export interface ContentRenderer {
 }
 
 const ORDERED_LIST_START = /^-?\d{1,9}$/;
+// A fence's language as a plain name: no `>`, `!` or `]`, so no value can close a comment or
+// markup section for a parser that reads it as XML (DOMPurify drops `language--->` for that).
+const CODE_LANGUAGE_CLASS = /^language-[A-Za-z0-9][A-Za-z0-9_+#.-]{0,31}$/;
 const LINE_BREAK = /\r\n|\r|\n/g;
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const HTML_SPECIAL = /[&<>"']/g;
@@ -114,6 +117,11 @@ function sanitizerOptions(onDisallowedTag: () => void): IOptions {
         const src = allowedUrl(attribs.src, ALLOWED_IMAGE_SCHEMES);
         const rest = withoutAttribute(attribs, 'src');
         return { tagName, attribs: src === null ? rest : { src, ...rest } };
+      },
+      code: (tagName, attribs) => {
+        const languages = (attribs.class ?? '').split(/\s+/).filter((name) => CODE_LANGUAGE_CLASS.test(name));
+        const rest = withoutAttribute(attribs, 'class');
+        return { tagName, attribs: languages.length === 0 ? rest : { ...rest, class: languages.join(' ') } };
       },
       ol: (tagName, attribs) => ({
         tagName,
