@@ -141,6 +141,19 @@ describe('administration', () => {
 });
 
 describe('the last administrator', () => {
+  it('cannot delete their own account; once another administrator exists, they can', async (t) => {
+    const { app } = await build(t, { env: await privateDatabase(t) });
+    const others = await app.database.db.selectFrom('users').select('id').where('role', '=', 'admin').execute();
+    assert.equal(others.length, 0, 'a private database starts without administrators');
+    const only = await signedIn(app, 'admin');
+    const refused = await only.client.delete('/api/account', { password: only.user.password });
+    assert.equal(refused.statusCode, 409, refused.body);
+    assert.equal(json(refused).code, 'ACCOUNT_ERR_LAST_ADMIN');
+    assert.equal((await only.client.get('/api/me')).statusCode, 200, 'nothing was deleted or revoked');
+    await signedIn(app, 'admin');
+    assert.equal((await only.client.delete('/api/account', { password: only.user.password })).statusCode, 204);
+  });
+
   it('cannot be removed, even by two administrators demoting each other at the same moment', async (t) => {
     const { app } = await build(t, { env: await privateDatabase(t) });
     for (let round = 0; round < 4; round += 1) {

@@ -77,8 +77,17 @@ export function createAccountsRepository(db: Kysely<DatabaseSchema>) {
       await db.updateTable('users').set({ email_verified_at: new Date(), updated_at: new Date() }).where('id', '=', id).where('email_verified_at', 'is', null).execute();
     },
 
-    async deleteUser(id: string): Promise<void> {
-      await db.deleteFrom('users').where('id', '=', id).execute();
+    /**
+     * Deletes a user, unless they are the last active administrator: the check and the delete
+     * run in one transaction that locks every administrator's row, as role changes do.
+     */
+    async deleteUser(id: string): Promise<'deleted' | 'last_admin'> {
+      return db.transaction().execute(async (trx) => {
+        const admins = await trx.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled_at', 'is', null).orderBy('id').forUpdate().execute();
+        if (admins.length === 1 && admins[0]?.id === id) return 'last_admin';
+        await trx.deleteFrom('users').where('id', '=', id).execute();
+        return 'deleted';
+      });
     },
 
     async hasActiveAdmin(): Promise<boolean> {

@@ -5,7 +5,7 @@ import { destroyPreSession } from '../../security/csrf.js';
 import { sendProblem } from '../../security/problem-details.js';
 import type { SessionManager } from '../../security/sessions.js';
 import {
-  ACCOUNT_ERR_INVALID_TOKEN, ACCOUNT_ERR_SESSION_NOT_FOUND, ACCOUNT_ERR_TOO_MANY_REQUESTS, ACCOUNT_ERR_WRONG_PASSWORD,
+  ACCOUNT_ERR_INVALID_TOKEN, ACCOUNT_ERR_LAST_ADMIN, ACCOUNT_ERR_SESSION_NOT_FOUND, ACCOUNT_ERR_TOO_MANY_REQUESTS, ACCOUNT_ERR_WRONG_PASSWORD,
   AUTH_ERR_INVALID_CREDENTIALS, AUTH_ERR_LOCKED, SETUP_ERR_INVALID_TOKEN,
 } from './errors.js';
 import {
@@ -162,6 +162,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
     }
     if (result.reason === 'limited') return limited(reply, result);
     if (result.reason === 'wrong_password') return fail(reply, new ACCOUNT_ERR_WRONG_PASSWORD());
+    if (result.reason === 'last_admin') return fail(reply, new ACCOUNT_ERR_LAST_ADMIN());
     return fail(reply, { code: 'AUTH_ERR_UNAUTHENTICATED', message: 'Sign in first.', statusCode: 401 });
   });
 

@@ -332,13 +332,14 @@ export function createAccountsService(options: AccountsServiceOptions) {
       return { ok: true, token: renewed.token };
     },
 
-    async deleteAccount(userId: string, password: string, ctx: RequestContext): Promise<{ ok: true } | Limited | Invalid<'wrong_password' | 'gone'>> {
+    async deleteAccount(userId: string, password: string, ctx: RequestContext): Promise<{ ok: true } | Limited | Invalid<'wrong_password' | 'gone' | 'last_admin'>> {
       const user = await repository.findById(userId);
       if (user === null) return { ok: false, reason: 'gone' };
       const confirmed = await confirmPassword(user, password, ctx);
       if (confirmed === 'wrong') return { ok: false, reason: 'wrong_password' };
       if (confirmed !== 'ok') return confirmed;
-      await repository.deleteUser(user.id);
+      // The last administrator would leave nobody able to manage the others.
+      if ((await repository.deleteUser(user.id)) === 'last_admin') return { ok: false, reason: 'last_admin' };
       await sessions.revokeAll(user.id);
       // The rows went with the user; this also refuses the access tokens still in flight.
       await revokeApiTokens(user.id, { personal: true });
