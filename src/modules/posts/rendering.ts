@@ -1,4 +1,6 @@
 import MarkdownIt from 'markdown-it';
+import type Token from 'markdown-it/lib/token.mjs';
+import { POST_ERR_TOO_LARGE_RENDERED } from './errors.js';
 import sanitizeHtml, { type IFrame, type IOptions, type Attributes } from 'sanitize-html';
 
 /**
@@ -50,9 +52,40 @@ export const DISCARDED_CONTENT_TAGS = Object.freeze([
   'script', 'style', 'textarea', 'noscript', 'title', 'xmp', 'iframe', 'noembed', 'noframes', 'plaintext', 'template', 'option',
 ] as const);
 
+/**
+ * The most HTML a post may render to. Markdown can expand: one reference definition with a
+ * long URL, used thousands of times (`[a] [a] [a] …`), would turn 64 KiB of source into
+ * hundreds of MiB of links and seconds of blocked event loop. Ordinary prose stays near its
+ * source size, dense formatting within a few times it.
+ */
+export const POST_HTML_MAX_BYTES = 256 * 1024;
+// Per token, the markup around its content (`<li>`, `</em>`): a rough, generous average.
+const TOKEN_MARKUP_BYTES = 8;
+
+/**
+ * About how much HTML the tokens render to, computed before rendering anything: markup per
+ * token, attribute values (where a reference link repeats its URL), and text once (an inline
+ * token's text is counted through its children). It only has to tell ordinary posts from
+ * explosive ones; the rendered size is checked exactly afterwards.
+ */
+function renderedSizeEstimate(tokens: readonly Token[]): number {
+  let size = 0;
+  for (const token of tokens) {
+    // A link also gets the rel attribute the sanitizer adds.
+    size += TOKEN_MARKUP_BYTES + (token.type === 'link_open' ? LINK_REL.length + 8 : 0);
+    for (const [, value] of token.attrs ?? []) size += value.length;
+    size += token.children === null ? token.content.length : renderedSizeEstimate(token.children);
+  }
+  return size;
+}
+
 /** Renders user content to HTML that is safe to insert into a page as is. */
 export interface ContentRenderer {
-  /** Markdown (raw HTML allowed in it) to sanitized HTML, for a post body. Run on write. */
+  /**
+   * Markdown (raw HTML allowed in it) to sanitized HTML, for a post body. Run on write. Throws
+   * `POST_ERR_TOO_LARGE_RENDERED` (400) when the HTML would exceed {@link POST_HTML_MAX_BYTES},
+   * checked on the parsed tokens before any HTML is built.
+   */
   post(markdown: string): string;
   /** Plain text to escaped HTML, line breaks as `<br>`; never parsed as HTML or Markdown. */
   comment(text: string): string;
@@ -163,7 +196,15 @@ export function createContentRenderer(): ContentRenderer {
     return discarded > 0 ? sanitizeHtml(once, options) : once;
   };
   return {
-    post: (source) => sanitize(markdown.render(source)),
+    post: (source) => {
+      const env = {};
+      const tokens = markdown.parse(source, env);
+      // Far over the limit: refused before building megabytes of HTML to measure them.
+      if (renderedSizeEstimate(tokens) > 4 * POST_HTML_MAX_BYTES) throw new POST_ERR_TOO_LARGE_RENDERED();
+      const html = sanitize(markdown.renderer.render(tokens, markdown.options, env));
+      if (Buffer.byteLength(html, 'utf8') > POST_HTML_MAX_BYTES) throw new POST_ERR_TOO_LARGE_RENDERED();
+      return html;
+    },
     comment: (text) => escapeHtml(text).replace(LINE_BREAK, '<br>'),
     sanitize,
   };
