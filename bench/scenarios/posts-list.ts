@@ -52,6 +52,7 @@ export const postsListScenario: Scenario = {
       if (!created.ok) throw new Error(`could not create the bench author: ${created.reason}`);
       for (let n = 0; n < POSTS; n += 1) {
         const post = await app.posts.create(created.user.id, { title: `Post ${n}`, body: markdown(n), tags: ['security', 'bench'] });
+        if (post === null) throw new Error('the bench author vanished');
         await app.posts.setStatus(post.id, 'published');
       }
       const repository = createPostsRepository(app.database.db);

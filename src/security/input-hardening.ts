@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { RAMPART_ERR_EMPTY_BODY, RAMPART_ERR_FORBIDDEN_KEY, RAMPART_ERR_MALFORMED_JSON } from './errors.js';
+import { RAMPART_ERR_EMPTY_BODY, RAMPART_ERR_FORBIDDEN_KEY, RAMPART_ERR_MALFORMED_JSON, RAMPART_ERR_NUL_CHARACTER } from './errors.js';
 
 /**
  * Keys that are rejected anywhere in a body or query, before any handler runs:
@@ -28,6 +28,31 @@ export function findForbiddenKey(value: unknown): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Whether a string anywhere in the value (a key or a value) holds U+0000. PostgreSQL text can
+ * never store it, so it would fail deep in a query as a 500; no legitimate input needs it.
+ */
+export function containsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) return true;
+      continue;
+    }
+    if (current === null || typeof current !== 'object') continue;
+    if (Array.isArray(current)) {
+      for (const item of current) stack.push(item);
+      continue;
+    }
+    for (const key of Object.keys(current)) {
+      if (key.includes('\u0000')) return true;
+      stack.push((current as Record<string, unknown>)[key]);
+    }
+  }
+  return false;
 }
 
 function recordForbidden(request: FastifyRequest, location: string): void {
@@ -63,12 +88,22 @@ export const inputHardeningPlugin = fp(
         parsed(new RAMPART_ERR_FORBIDDEN_KEY(), undefined);
         return;
       }
+      if (containsNul(value)) {
+        request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: 'nul_character', location: 'body' } });
+        parsed(new RAMPART_ERR_NUL_CHARACTER(), undefined);
+        return;
+      }
       parsed(null, value);
     });
     app.addHook('preValidation', (request, _reply, next) => {
       if (findForbiddenKey(request.query) !== null || findForbiddenKey(request.params) !== null) {
         recordForbidden(request, 'query');
         next(new RAMPART_ERR_FORBIDDEN_KEY());
+        return;
+      }
+      if (containsNul(request.query) || containsNul(request.params)) {
+        request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: 'nul_character', location: 'query' } });
+        next(new RAMPART_ERR_NUL_CHARACTER());
         return;
       }
       next();

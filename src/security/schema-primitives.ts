@@ -5,8 +5,12 @@ import { z } from 'zod';
  * everywhere: ids, page sizes and cursors, plain-text fields.
  */
 
-/** A UUID, lowercase or uppercase hex: `1 OR 1=1` or `../x` never reaches a query. */
-export const uuidSchema = z.uuid();
+/**
+ * A UUID, in the lowercase form PostgreSQL returns: `1 OR 1=1` or `../x` never reaches a query,
+ * and an uppercase spelling of an id compares equal to it in code (self-checks, store keys) as
+ * it does in the database.
+ */
+export const uuidSchema = z.uuid().transform((id) => id.toLowerCase());
 
 /** Path parameters of a route about one object. */
 export const idParams = z.strictObject({ id: uuidSchema });

@@ -94,8 +94,8 @@ describe('administration', () => {
   });
 
   it('never lets anyone change their own role or disable themselves', async () => {
-    for (const body of [{ role: 'author' }, { disabled: true }, { role: 'admin' }]) {
-      const res = await admin.client.patch(`/api/admin/users/${admin.user.id}`, body);
+    for (const [id, body] of [[admin.user.id, { role: 'author' }], [admin.user.id, { disabled: true }], [admin.user.id, { role: 'admin' }], [admin.user.id.toUpperCase(), { disabled: true }]] as const) {
+      const res = await admin.client.patch(`/api/admin/users/${id}`, body);
       assert.equal(res.statusCode, 403, res.body);
       assert.equal(json(res).code, 'ADMIN_ERR_SELF_CHANGE');
     }

@@ -85,6 +85,17 @@ describe('posts and comments', () => {
       assert.equal(elsewhere.statusCode, 413, 'other routes keep the 10 KiB limit');
     });
 
+    it('refuses Markdown that would explode into megabytes of HTML (reference links repeated), before rendering it', async () => {
+      const bomb = `[a]: https://example.com/${'x'.repeat(1000)}\n\n${'[a] '.repeat(15_000)}`;
+      const res = await alice.client.post('/api/posts', { title: 'bomb', body: bomb });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(json(res).code, 'POST_ERR_TOO_LARGE_RENDERED');
+      const post = await createPost(alice);
+      const edit = await alice.client.patch(`/api/posts/${post.id}`, { body: `[a]: https://example.com/x\n\n${'[a] '.repeat(16_000)}` });
+      assert.equal(edit.statusCode, 400, edit.body);
+      assert.equal(json<PostBody>(await alice.client.get(`/api/posts/${post.id}`)).body, 'Some *Markdown*.', 'the refused edit changed nothing');
+    });
+
     it('refuses form, text and multipart bodies with 415, so a cross-site form cannot post', async () => {
       for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
         const res = await alice.client.send({ method: 'POST', url: '/api/posts', payload: 'title=x&body=y', headers: { 'content-type': type } });
@@ -187,6 +198,24 @@ describe('posts and comments', () => {
       const res = await moderator.client.post(`/api/posts/${post.id}/unpublish`);
       assert.equal(res.statusCode, 200, res.body);
       assert.equal((await guest.get(`/api/posts/${post.id}`)).statusCode, 404);
+    });
+
+    it('treats an uppercase id as the same id', async () => {
+      assert.equal((await bob.client.get(`/api/posts/${published.id.toUpperCase()}`)).statusCode, 200);
+      assert.equal((await bob.client.get(`/api/posts/${draft.id.toUpperCase()}`)).statusCode, 404);
+    });
+
+    it('refuses a NUL character anywhere in the query, path or body with 400, never a database error', async () => {
+      for (const url of ['/api/posts?q=%00', '/api/posts?q=a%00b', '/api/posts?tag=a%00']) {
+        const res = await guest.get(url);
+        assert.equal(res.statusCode, 400, url);
+        assert.equal(json(res).code, 'RAMPART_ERR_NUL_CHARACTER', url);
+      }
+      const body = await alice.client.post('/api/posts', { title: 'a\u0000b', body: 'x' });
+      assert.equal(body.statusCode, 400);
+      assert.equal(json(body).code, 'RAMPART_ERR_NUL_CHARACTER');
+      const register = await guest.post('/api/auth/register', { name: 'nul\u0000name', email: 'nul@example.com', password: 'harbor lantern quietly willow' });
+      assert.equal(register.statusCode, 400, 'a name field without its own control-character check is covered too');
     });
 
     it('validates ids by schema: `1 OR 1=1` and other non-UUIDs are a 400 before any query', async () => {
@@ -330,6 +359,7 @@ describe('posts and comments', () => {
       const forModerators = json<Page<CommentBody>>(await moderator.client.get(`/api/posts/${post.id}/comments`));
       assert.ok(forModerators.items.some((c) => c.id === comment.id && c.hidden));
       assert.equal((await alice.client.delete(`/api/comments/${comment.id}`)).statusCode, 404, 'a hidden comment is private to its author and moderators');
+      assert.equal((await bob.client.delete(`/api/comments/${comment.id}`)).statusCode, 403, 'its author cannot erase the moderation record');
     });
 
     it('hides the comments of a post that went back to draft: hiding or deleting them as someone else is a 404', async () => {
@@ -340,6 +370,8 @@ describe('posts and comments', () => {
       const mallory = await signedIn(rampart.app);
       assert.equal((await mallory.client.post(`/api/comments/${comment.id}/hide`)).statusCode, 404);
       assert.equal((await mallory.client.delete(`/api/comments/${comment.id}`)).statusCode, 404);
+      const forAlice = json<Page<CommentBody>>(await alice.client.get(`/api/posts/${temporary.id}/comments`));
+      assert.deepEqual(forAlice.items, [], 'under a draft, even its author sees only their own comments');
       assert.equal((await bob.client.delete(`/api/comments/${comment.id}`)).statusCode, 204, 'the comment\'s own author may still delete it');
     });
 

@@ -39,7 +39,7 @@ describe('XSS corpus through the content renderer', () => {
     assert.ok(corpus.length >= 150, `only ${corpus.length} payloads`);
     assert.equal(new Set(corpus.map((e) => e.payload)).size, corpus.length, 'payloads must be distinct');
     const categories = new Set(corpus.map((e) => e.category));
-    for (const category of ['script-tag', 'event-handler', 'javascript-url-html', 'javascript-url-markdown', 'svg-mathml', 'mutation-xss', 'base-meta-link', 'forms', 'css', 'frames-objects', 'dom-clobbering', 'unclosed-malformed', 'polyglot']) {
+    for (const category of ['script-tag', 'event-handler', 'javascript-url-html', 'javascript-url-markdown', 'svg-mathml', 'mutation-xss', 'base-meta-link', 'forms', 'css', 'frames-objects', 'dom-clobbering', 'unclosed-malformed', 'polyglot', 'xml-context']) {
       assert.ok(categories.has(category), `no ${category} payloads`);
     }
   });
@@ -162,6 +162,14 @@ describe('post rendering', () => {
     assert.equal(renderer.post('```--->\nx\n```'), '<pre><code>x\n</code></pre>\n');
     assert.equal(renderer.post('<code class="language-]]>x">x</code>'), '<p><code>x</code></p>\n');
     assert.equal(renderer.post('line  \nbreak'), '<p>line<br />\nbreak</p>\n');
+  });
+
+  it('drops a title, alt, link or code language that would close a comment, CDATA section, style or title', () => {
+    assert.equal(renderer.post('[x](https://example.com "a --> b")'), `<p><a href="https://example.com/" rel="${LINK_REL}">x</a></p>\n`);
+    assert.equal(renderer.post('![</title>](https://example.com/a.png "]]>")'), '<p><img src="https://example.com/a.png" /></p>\n');
+    assert.equal(renderer.post('<a href="mailto:--></style>@example.com">m</a>'), `<p><a rel="${LINK_REL}">m</a></p>\n`);
+    assert.equal(renderer.post('```ts]]>\nx\n```'), '<pre><code>x\n</code></pre>\n');
+    assert.equal(renderer.post('[x](https://example.com "a -> b [c]")'), `<p><a href="https://example.com/" title="a -&gt; b [c]" rel="${LINK_REL}">x</a></p>\n`);
   });
 
   it('drops a non-numeric list start and the id, name and style attributes', () => {

@@ -17,13 +17,13 @@ export const ROLES = ['author', 'moderator', 'admin'] as const;
  * What each role may do, deny by default: nothing is allowed unless a rule below says so.
  * - guest: read published posts and visible comments;
  * - author (every signed-in user): also create posts, read, edit, delete, publish and
- *   unpublish their own, comment, delete their own comments;
+ *   unpublish their own, comment, delete their own comments (not once a moderator hid them);
  * - moderator: also unpublish any post, read and hide any comment;
  * - admin: also read and manage users (roles, disabling) and read security events.
  * A role this code does not know gets the guest's abilities.
  */
 export function abilityFor(principal: Principal | null): AppAbility {
-  const { can, build } = new AbilityBuilder<AppAbility>(createMongoAbility);
+  const { can, cannot, build } = new AbilityBuilder<AppAbility>(createMongoAbility);
   can('read', 'Post', { status: 'published' });
   can('read', 'Comment', { hidden: false, postPublished: true });
   if (principal === null || !(ROLES as readonly string[]).includes(principal.role)) return build();
@@ -35,6 +35,8 @@ export function abilityFor(principal: Principal | null): AppAbility {
   can('read', 'Comment', own);
   can('create', 'Comment');
   can('delete', 'Comment', own);
+  // A hidden comment is a moderation record: its author may still see it, not erase it.
+  cannot('delete', 'Comment', { hidden: true });
   if (principal.role === 'author') return build();
 
   can('unpublish', 'Post');

@@ -68,10 +68,11 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = (app, { re
     if (before.role !== after.role || before.disabled !== after.disabled) {
       // The new role or the disabling holds from the target's next request: every session and
       // API token they had is revoked, so nothing issued under the old privileges survives.
-      await revokeAccess(target);
+      // Recorded first: the change is committed, so the log must say so even if revoking fails.
       request.server.securityEvents.recordFor(request, 'privilege_permissions_changed', {
         details: { target_id: target, from_role: before.role, to_role: after.role, disabled: after.disabled, was_disabled: before.disabled },
       });
+      await revokeAccess(target);
     }
     return view(after);
   });

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DatabaseSchema } from '../../platform/database-schema.js';
+import { isForeignKeyViolation } from '../posts/repository.js';
 
 /** A comment with its author's public fields and what its post's state means for it. */
 export interface CommentRecord {
@@ -37,10 +38,11 @@ export function createCommentsRepository(db: Kysely<DatabaseSchema>) {
       return row === undefined ? null : toRecord(row);
     },
 
-    /** A post's comments, oldest first, by keyset; hidden ones only when asked for (moderators). */
-    async listForPost(postId: string, options: { includeHidden: boolean; after?: { time: Date; id: string }; limit: number }): Promise<CommentRecord[]> {
+    /** A post's comments, oldest first, by keyset; hidden ones only when asked for (moderators), or one author's only. */
+    async listForPost(postId: string, options: { includeHidden: boolean; onlyAuthor?: string; after?: { time: Date; id: string }; limit: number }): Promise<CommentRecord[]> {
       let query = comments().where('comments.post_id', '=', postId);
       if (!options.includeHidden) query = query.where('comments.hidden_at', 'is', null);
+      if (options.onlyAuthor !== undefined) query = query.where('comments.author_id', '=', options.onlyAuthor);
       const { after } = options;
       if (after !== undefined) {
         query = query.where((eb) => eb.or([
@@ -52,8 +54,15 @@ export function createCommentsRepository(db: Kysely<DatabaseSchema>) {
       return rows.map(toRecord);
     },
 
-    async insert(comment: { id: string; postId: string; authorId: string; body: string; now: Date }): Promise<void> {
-      await db.insertInto('comments').values({ id: comment.id, post_id: comment.postId, author_id: comment.authorId, body: comment.body, created_at: comment.now }).execute();
+    /** Inserts a comment; false when its post (or its author) was deleted meanwhile. */
+    async insert(comment: { id: string; postId: string; authorId: string; body: string; now: Date }): Promise<boolean> {
+      try {
+        await db.insertInto('comments').values({ id: comment.id, post_id: comment.postId, author_id: comment.authorId, body: comment.body, created_at: comment.now }).execute();
+        return true;
+      } catch (err) {
+        if (isForeignKeyViolation(err)) return false;
+        throw err;
+      }
     },
 
     async hide(id: string, moderatorId: string, now: Date): Promise<void> {

@@ -8,6 +8,7 @@ import { RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { idParams } from '../../security/schema-primitives.js';
 import { fail } from '../accounts/routes.js';
 import { noQuery } from '../accounts/schemas.js';
+import { POST_ERR_NOT_FOUND } from '../posts/errors.js';
 import { emptyBody } from '../posts/schemas.js';
 import { authorizedPost, claimContentWrite } from '../posts/routes.js';
 import type { ContentRenderer, PostsService } from '../posts/service.js';
@@ -64,10 +65,14 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
       }
       after = { time: new Date(position.t), id: position.i };
     }
-    // Hidden comments stay visible to those who may hide them (moderators), for review.
-    const includeHidden = request.ability().can('hide', 'Comment');
+    // Hidden comments stay visible to those who may hide them (moderators), for review. Under a
+    // post that went back to draft (only its author gets here) nobody's comments are public:
+    // the author sees their own only, as the comment abilities say.
+    const published = post.status === 'published';
+    const includeHidden = published && request.ability().can('hide', 'Comment');
+    const onlyAuthor = published ? undefined : (request.principal?.id ?? '');
     const { limit } = request.query;
-    const rows = await comments.listForPost(post.id, { includeHidden, ...(after === undefined ? {} : { after }), limit: limit + 1 });
+    const rows = await comments.listForPost(post.id, { includeHidden, ...(onlyAuthor === undefined ? {} : { onlyAuthor }), ...(after === undefined ? {} : { after }), limit: limit + 1 });
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     const nextCursor = rows.length > limit && last !== undefined ? cursors.encode({ p: post.id, t: last.createdAt.toISOString(), i: last.id }) : null;
@@ -83,9 +88,10 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
     if (post.status !== 'published') return fail(reply, new COMMENT_ERR_POST_NOT_PUBLISHED());
     if (!(await claimContentWrite(posts, request, reply))) return reply;
     const id = randomUUID();
-    await comments.insert({ id, postId: post.id, authorId: request.principal?.id ?? '', body: request.body.body, now: new Date(Math.floor(now().getTime())) });
-    const created = await comments.findById(id);
-    if (created === null) return fail(reply, new COMMENT_ERR_NOT_FOUND());
+    // The post may be deleted between the check and the insert: then there is nothing to comment on.
+    const inserted = await comments.insert({ id, postId: post.id, authorId: request.principal?.id ?? '', body: request.body.body, now: new Date(Math.floor(now().getTime())) });
+    const created = inserted ? await comments.findById(id) : null;
+    if (created === null) return fail(reply, new POST_ERR_NOT_FOUND());
     void reply.code(201);
     return view(created);
   });

@@ -31,8 +31,8 @@ export const ALLOWED_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = O
   code: Object.freeze(['class']),
 });
 
-/** The only class a post may carry: markdown-it's fence language on `code`. */
-export const ALLOWED_CODE_CLASS = 'language-*';
+/** The only class a post may carry: markdown-it's fence language on `code` (`language-ts`, `language-c++`). */
+export const ALLOWED_CODE_CLASS = /^language-[\w+#.-]{1,40}$/;
 
 /** URL schemes a link may point to (absolute URLs only: relative and `//host` links lose their href). */
 export const ALLOWED_LINK_SCHEMES = Object.freeze(['http', 'https', 'mailto'] as const);
@@ -94,9 +94,11 @@ export interface ContentRenderer {
 }
 
 const ORDERED_LIST_START = /^-?\d{1,9}$/;
-// A fence's language as a plain name: no `>`, `!` or `]`, so no value can close a comment or
-// markup section for a parser that reads it as XML (DOMPurify drops `language--->` for that).
-const CODE_LANGUAGE_CLASS = /^language-[A-Za-z0-9][A-Za-z0-9_+#.-]{0,31}$/;
+// Closers of comments and CDATA sections, and of the raw-text elements that matter in XML or
+// foreign content. Harmless inside an HTML attribute value, but a value holding one turns into
+// markup if the stored HTML is ever parsed in another context (an XHTML feed, inline SVG).
+// DOMPurify drops such attributes too (SAFE_FOR_XML); no genuine link, title or alt needs them.
+const MARKUP_BREAKOUT = /(?:--!?|\])>|<\/(?:style|title)/i;
 const LINE_BREAK = /\r\n|\r|\n/g;
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const HTML_SPECIAL = /[&<>"']/g;
@@ -116,11 +118,18 @@ function allowedUrl(value: string | undefined, schemes: readonly string[]): stri
   } catch {
     return null;
   }
-  return schemes.includes(url.protocol.slice(0, -1)) ? url.href : null;
+  // http(s) URLs come out with `<` and `>` percent-encoded; a mailto path does not.
+  return schemes.includes(url.protocol.slice(0, -1)) && !MARKUP_BREAKOUT.test(url.href) ? url.href : null;
 }
 
-function withoutAttribute(attribs: Attributes, name: string): Attributes {
-  return Object.fromEntries(Object.entries(attribs).filter(([key]) => key !== name));
+/** The named free-text attributes of `attribs` (title, alt) whose value cannot break out of markup. */
+function textAttributes(attribs: Attributes, names: readonly string[]): Attributes {
+  const kept: Attributes = {};
+  for (const name of names) {
+    const value = attribs[name];
+    if (value !== undefined && !MARKUP_BREAKOUT.test(value)) kept[name] = value;
+  }
+  return kept;
 }
 
 function sanitizerOptions(onDisallowedTag: () => void): IOptions {
@@ -141,25 +150,20 @@ function sanitizerOptions(onDisallowedTag: () => void): IOptions {
     transformTags: {
       // The sanitizer's own scheme check passes relative URLs; posts keep absolute ones only,
       // and the href written out is the one that was checked, normalized by the URL parser.
+      // Each transform returns only the attributes its tag may keep, already checked.
       a: (tagName, attribs) => {
         const href = allowedUrl(attribs.href, ALLOWED_LINK_SCHEMES);
-        const rest = withoutAttribute(withoutAttribute(attribs, 'href'), 'rel');
-        return { tagName, attribs: href === null ? { ...rest, rel: LINK_REL } : { href, ...rest, rel: LINK_REL } };
+        return { tagName, attribs: { ...(href === null ? {} : { href }), ...textAttributes(attribs, ['title']), rel: LINK_REL } };
       },
       img: (tagName, attribs) => {
         const src = allowedUrl(attribs.src, ALLOWED_IMAGE_SCHEMES);
-        const rest = withoutAttribute(attribs, 'src');
-        return { tagName, attribs: src === null ? rest : { src, ...rest } };
+        return { tagName, attribs: { ...(src === null ? {} : { src }), ...textAttributes(attribs, ['alt', 'title']) } };
       },
-      code: (tagName, attribs) => {
-        const languages = (attribs.class ?? '').split(/\s+/).filter((name) => CODE_LANGUAGE_CLASS.test(name));
-        const rest = withoutAttribute(attribs, 'class');
-        return { tagName, attribs: languages.length === 0 ? rest : { ...rest, class: languages.join(' ') } };
+      ol: (tagName, attribs) => {
+        const start = attribs.start;
+        const kept: Attributes = start !== undefined && ORDERED_LIST_START.test(start) ? { start } : {};
+        return { tagName, attribs: kept };
       },
-      ol: (tagName, attribs) => ({
-        tagName,
-        attribs: attribs.start !== undefined && ORDERED_LIST_START.test(attribs.start) ? attribs : withoutAttribute(attribs, 'start'),
-      }),
     },
     // An image without an allowed source is removed, not left as an empty box.
     exclusiveFilter: (frame: IFrame) => frame.tag === 'img' && frame.attribs.src === undefined,

@@ -30,6 +30,13 @@ export interface PostFilter {
   readonly limit: number;
 }
 
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/** PostgreSQL's answer when a referenced row (the post, the author) is gone. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'code' in err && err.code === FOREIGN_KEY_VIOLATION;
+}
+
 /** Escapes LIKE's wildcards, so a search for `100%` or `a_b` matches those characters only. */
 export function likeSubstring(text: string): string {
   // Backslash is PostgreSQL's default LIKE escape character.
@@ -86,11 +93,18 @@ export function createPostsRepository(db: Kysely<DatabaseSchema>) {
       return rows.map(toRecord);
     },
 
-    async insert(post: { id: string; authorId: string; title: string; body: string; html: string; tags: readonly string[]; now: Date }): Promise<void> {
-      await db.insertInto('posts').values({
-        id: post.id, author_id: post.authorId, title: post.title, body: post.body, html: post.html, tags: [...post.tags],
-        status: 'draft', created_at: post.now, updated_at: post.now, published_at: null,
-      }).execute();
+    /** Inserts a draft; false when its author was deleted meanwhile. */
+    async insert(post: { id: string; authorId: string; title: string; body: string; html: string; tags: readonly string[]; now: Date }): Promise<boolean> {
+      try {
+        await db.insertInto('posts').values({
+          id: post.id, author_id: post.authorId, title: post.title, body: post.body, html: post.html, tags: [...post.tags],
+          status: 'draft', created_at: post.now, updated_at: post.now, published_at: null,
+        }).execute();
+        return true;
+      } catch (err) {
+        if (isForeignKeyViolation(err)) return false;
+        throw err;
+      }
     },
 
     /** Applies an edit; false when the post no longer exists. */

@@ -73,6 +73,8 @@ export const postsRoutes: FastifyPluginAsyncZod<PostsRoutesOptions> = (app, { po
   }, async (request, reply) => {
     if (!(await claimContentWrite(posts, request, reply))) return reply;
     const post = await posts.create(request.principal?.id ?? '', request.body);
+    // The account was deleted while this request ran: nobody is signed in any more.
+    if (post === null) return fail(reply, new AUTH_ERR_UNAUTHENTICATED());
     void reply.code(201).header('location', `/api/posts/${post.id}`);
     return postView(post);
   });

@@ -86,12 +86,11 @@ export function createPostsService({ repository, renderer, cursors, writesPerUse
       return writesPerUser.consume(userId);
     },
 
-    async create(authorId: string, input: { title: string; body: string; tags: readonly string[] }): Promise<PostRecord> {
+    /** The new draft; null when its author was deleted while it was written (or right after). */
+    async create(authorId: string, input: { title: string; body: string; tags: readonly string[] }): Promise<PostRecord | null> {
       const id = randomUUID();
-      await repository.insert({ id, authorId, title: input.title, body: input.body, html: renderer.post(input.body), tags: input.tags, now: clock() });
-      const created = await repository.findById(id);
-      if (created === null) throw new Error('a post vanished right after it was written');
-      return created;
+      if (!(await repository.insert({ id, authorId, title: input.title, body: input.body, html: renderer.post(input.body), tags: input.tags, now: clock() }))) return null;
+      return repository.findById(id);
     },
 
     /** The post after the edit; null when it was deleted meanwhile. */
