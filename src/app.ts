@@ -39,6 +39,8 @@ import { createTokensRepository } from './modules/tokens/repository.js';
 import { tokensRoutes } from './modules/tokens/routes.js';
 import { SCOPES } from './modules/tokens/scopes.js';
 import { createTokensService, type TokensService } from './modules/tokens/service.js';
+import { cspReportPlugin } from './security/csp-report.js';
+import { webPlugin } from './web/plugin.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -222,7 +224,7 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     // 3. No route without an access rule and schemas: must precede every route.
     await app.register(routeContractPlugin);
     // 4. Headers first among onRequest hooks, so 503 and 429 answers carry them too.
-    await app.register(securityHeadersPlugin);
+    await app.register(securityHeadersPlugin, { pageCsp: { publicOrigin: config.publicOrigin, reportOnly: config.cspReportOnly } });
     // 5. Refuse new work while draining.
     let closing = false;
     // preClose runs before the server stops accepting: from then on new requests get 503.
@@ -335,7 +337,11 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     await app.register(accountsRoutes, { service: accounts, sessions });
     // 14. API tokens: the token endpoints, JWKS and personal access tokens.
     await app.register(tokensRoutes, { tokens, accounts, keys: signingKeys });
-    // 15. Extensions.
+    // 15. The browser surface: the CSP report endpoint, then the pages (their own scope: the
+    //     only place urlencoded forms are parsed).
+    await app.register(cspReportPlugin, { store });
+    await app.register(webPlugin, { accounts, sessions, tokens, passwordMinLength: config.passwords.minLength, cacheTemplates: config.env !== 'development' });
+    // 16. Extensions.
     for (const plugin of plugins) await app.register(plugin);
   },
   { name: 'rampart' },

@@ -17,6 +17,11 @@ declare module 'fastify' {
      * without one is for cookie sessions only: bearer tokens get 403 there (deny by default).
      */
     scope?: string;
+    /**
+     * `true` marks a server-rendered page: it gets the page CSP profile (a fresh nonce per
+     * response), and its errors render as HTML pages instead of problem+json.
+     */
+    page?: true;
   }
   interface FastifyInstance {
     /** Every route registered, with its declared access rule, for the route-table tests and docs. */
@@ -43,6 +48,8 @@ export function contractViolation(route: RouteOptions): string | null {
   if (!ACCESS_RULES.has(access)) return `declares an unknown access rule "${access}"`;
   const csrf: unknown = route.config?.csrf;
   if (csrf !== undefined && csrf !== false) return 'declares csrf other than `false` (the guard is on unless a route opts out with `csrf: false`)';
+  const page: unknown = route.config?.page;
+  if (page !== undefined && page !== true) return 'declares page other than `true` (a page route says `page: true`; an API route leaves it out)';
   const scope: unknown = route.config?.scope;
   if (scope !== undefined && (typeof scope !== 'string' || access !== 'authenticated')) return 'declares a scope, which only an `authenticated` route can have (a string such as `account:read`)';
   const schema = route.schema;
