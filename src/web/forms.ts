@@ -39,9 +39,13 @@ export function addFormParser(app: FastifyInstance): void {
 /** The hidden `_csrf` field every form carries; the CSRF guard reads it. */
 const csrfField = z.string().max(128);
 
-/** A form body: the declared fields plus `_csrf`, nothing else (unknown fields are refused). */
+/**
+ * A form body: the declared fields plus `_csrf`, nothing else (unknown fields are refused).
+ * `_csrf` is optional here so that a form without it reaches the CSRF guard, which refuses it
+ * with its own 403 and `malicious_csrf` event rather than as a malformed form.
+ */
 export function formBody<T extends z.ZodRawShape>(shape: T) {
-  return z.strictObject({ _csrf: csrfField, ...shape });
+  return z.strictObject({ _csrf: csrfField.optional(), ...shape });
 }
 
 /** A text field of at most `max` characters (the real rules run in the handler, which re-renders the form with the message). */
