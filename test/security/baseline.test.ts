@@ -245,7 +245,7 @@ describe('route contract', () => {
     const { app } = await build(t);
     assert.ok(app.routeTable.length >= 4);
     for (const route of app.routeTable) {
-      const expected = route.url === '/api/me' || route.url.startsWith('/api/account') ? 'authenticated' : 'public';
+      const expected = route.url === '/api/me' || route.url.startsWith('/api/account') || route.url.startsWith('/account') ? 'authenticated' : 'public';
       assert.equal(route.access, expected, `${route.method} ${route.url}`);
     }
   });
