@@ -169,7 +169,7 @@ describe('pages', () => {
     const token = link.split('token=')[1]!;
     const weak = await client.submit(link, '/reset-password', { token, password: 'short' });
     assert.equal(weak.statusCode, 400);
-    assert.match(weak.body, new RegExp(`value="${token}"`), 'a refused password keeps the link usable');
+    assert.ok(weak.body.includes(`name="token" value="${token}"`), 'a refused password keeps the link usable');
     const newPassword = strongPassword();
     const reset = await client.submit(link, '/reset-password', { token, password: newPassword });
     assert.equal(reset.headers.location, '/login?done=password-reset');
