@@ -29,6 +29,13 @@ declare module 'fastify' {
 /** The API profile's CSP: an API response is data, never a document that may run or embed anything. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
+/**
+ * Pages' Referrer-Policy. Under `no-referrer` (the API's) browsers send `Origin: null` with the
+ * site's own form posts, which the CSRF Origin check must refuse; `same-origin` gives them the
+ * real origin while a URL (and any token in its query) still never reaches another site.
+ */
+export const PAGE_REFERRER_POLICY = 'same-origin';
+
 /** Where browsers send CSP violation reports (`report-uri`, and the `report-to` group's endpoint). */
 export const CSP_REPORT_PATH = '/csp-report';
 /** The Reporting API group name the page policy's `report-to` names (see `Reporting-Endpoints`). */
@@ -163,6 +170,7 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions }>(
         reply.header('content-security-policy', policy);
         if (reportOnly) reply.header('content-security-policy-report-only', policy);
         reply.header('reporting-endpoints', endpoints);
+        reply.header('referrer-policy', PAGE_REFERRER_POLICY);
       }
       next();
     });
