@@ -68,7 +68,8 @@ export function loadAssets(dir: string = STATIC_DIR): AssetTable {
 /** `GET /static/<name>.<hash>.<ext>`: only names the table knows, with long immutable caching. */
 export const staticRoutes: FastifyPluginAsyncZod<{ assets: AssetTable }> = (app, { assets }) => {
   app.get(`${STATIC_PREFIX}:file`, {
-    config: { access: 'public' },
+    // The same bytes for everyone: no session is read, so a signed-in browser caches them too.
+    config: { access: 'public', authenticate: false },
     schema: {
       querystring: z.strictObject({}),
       params: z.strictObject({ file: z.string().max(100).regex(/^[a-z0-9-]+\.[0-9a-f]{16}\.[a-z]{2,4}$/) }),

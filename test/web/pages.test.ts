@@ -213,6 +213,10 @@ describe('pages', () => {
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
     }
     assert.equal((await app.inject({ url: '/static/app.0000000000000000.css' })).statusCode, 404);
+    const { client } = await signedIn();
+    const signedInCss = await client.get(css);
+    assert.equal(signedInCss.headers['cache-control'], 'public, max-age=31536000, immutable', 'a signed-in browser caches them too');
+    assert.equal(signedInCss.headers['set-cookie'], undefined);
     assert.equal((await app.inject({ url: '/static/..%2f..%2fpackage.json' })).statusCode, 400);
   });
 });
