@@ -86,6 +86,17 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     return { context, page, errors };
   }
 
+  /** Clicks a button, or fails with what the page shows instead (an error page names its code and trace id). */
+  async function click(page: Page, name: string): Promise<void> {
+    const button = page.getByRole('button', { name, exact: true }).first();
+    try {
+      await button.waitFor({ timeout: 15_000 });
+    } catch {
+      throw new Error(`no "${name}" button on ${page.url()}: ${((await page.textContent('main')) ?? '').replace(/\s+/g, ' ')}`);
+    }
+    await button.click();
+  }
+
   /** Registers, confirms from the mail and signs in, all through the pages. */
   async function signUpAndSignIn(page: Page, screenshots = false): Promise<{ email: string; password: string; name: string }> {
     const email = uniqueEmail();
@@ -95,18 +106,18 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     await page.getByLabel('Name').fill(name);
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Create account' }).click();
+    await click(page, 'Create account');
     await page.getByRole('heading', { name: 'Check your email' }).waitFor({ timeout: 10_000 });
     const mail = await smtp.waitFor((m) => m.to.includes(email), 10_000);
     const link = /http:\/\/localhost:\d+\/verify-email\?token=[A-Za-z0-9_-]{43}/.exec(mail.text)?.[0];
     assert.ok(link !== undefined && link.startsWith(base), 'the mail links to this server');
     await page.goto(link);
-    await page.getByRole('button', { name: 'Confirm my email address' }).click();
+    await click(page, 'Confirm my email address');
     await page.getByText('Your email address is confirmed').waitFor();
     if (screenshots) await page.screenshot({ path: join(RESULTS_DIR, 'login.png'), fullPage: true });
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await click(page, 'Sign in');
     await page.waitForURL(`${base}/account`);
     return { email, password, name };
   }
@@ -118,7 +129,7 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     await page.screenshot({ path: join(RESULTS_DIR, 'account.png'), fullPage: true });
     // The stylesheet loaded under style-src 'self' (no inline styles): the header is dark.
     assert.equal(await page.evaluate("getComputedStyle(document.querySelector('.site-header')).backgroundColor"), 'rgb(29, 35, 48)');
-    await page.getByRole('button', { name: 'Sign out', exact: true }).first().click();
+    await click(page, 'Sign out');
     await page.waitForURL(`${base}/login?done=signed-out`);
     await page.getByText('You are signed out.').waitFor();
     await page.goBack();
