@@ -118,10 +118,12 @@ describe('pages', () => {
     assert.equal(page.statusCode, 415);
     const loaded = await client.page('/login');
     const token = encodeURIComponent(csrfField(loaded.body));
-    const repeated = await client.post('/login', `_csrf=${token}&email=a%40b.c&email=b%40c.d&password=x`, { csrf: false, headers: form });
+    const repeated = await client.post('/login', `_csrf=${token}&email=a%40example.com&email=b%40example.com&password=long+enough+password`, { csrf: false, headers: form });
     assert.equal(repeated.statusCode, 400);
-    const proto = await client.post('/login', `_csrf=${token}&__proto__=x&email=a%40b.c&password=x`, { csrf: false, headers: form });
+    assert.match(repeated.body, /RAMPART_ERR_BAD_REQUEST/, 'refused by the parser, not by the login');
+    const proto = await client.post('/login', `_csrf=${token}&__proto__=x&email=a%40example.com&password=long+enough+password`, { csrf: false, headers: form });
     assert.equal(proto.statusCode, 400);
+    assert.match(proto.body, /RAMPART_ERR_FORBIDDEN_KEY/);
     const tooLarge = await client.post('/login', `_csrf=${token}&email=a%40b.c&password=${'x'.repeat(9000)}`, { csrf: false, headers: form });
     assert.equal(tooLarge.statusCode, 413);
   });
