@@ -68,6 +68,11 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // The pages' one script runs in the browser.
+    files: ['src/web/static/**/*.js'],
+    languageOptions: { globals: { document: 'readonly', window: 'readonly', HTMLFormElement: 'readonly' } },
+  },
+  {
     // Build and run scripts: they touch only the project's own paths.
     files: ['scripts/**/*.mjs', 'bin/**/*.js', '.ci/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },

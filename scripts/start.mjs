@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { copyWebAssets } from './copy-web-assets.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const stamp = join(root, 'dist', '.build-stamp');
@@ -29,6 +30,7 @@ if (!existsSync(stamp) || statSync(stamp).mtimeMs < sources) {
   process.stderr.write('Building Rampart (tsc)…\n');
   const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
+  copyWebAssets(root);
   writeFileSync(stamp, new Date().toISOString());
 }
 

@@ -50,6 +50,8 @@ import { createCommentsRepository } from './modules/comments/repository.js';
 import { commentsRoutes } from './modules/comments/routes.js';
 import { createAdminRepository } from './modules/admin/repository.js';
 import { adminRoutes } from './modules/admin/routes.js';
+import { cspReportPlugin } from './security/csp-report.js';
+import { webPlugin } from './web/plugin.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -234,7 +236,7 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     // 3. No route without an access rule and schemas: must precede every route.
     await app.register(routeContractPlugin);
     // 4. Headers first among onRequest hooks, so 503 and 429 answers carry them too.
-    await app.register(securityHeadersPlugin);
+    await app.register(securityHeadersPlugin, { pageCsp: { publicOrigin: config.publicOrigin, reportOnly: config.cspReportOnly } });
     // 5. Refuse new work while draining.
     let closing = false;
     // preClose runs before the server stops accepting: from then on new requests get 503.
@@ -372,7 +374,11 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
         await tokens.revokeAllForUser(userId, { personal: true });
       },
     });
-    // 16. Extensions.
+    // 16. The browser surface: the CSP report endpoint, then the pages (their own scope: the
+    //     only place urlencoded forms are parsed).
+    await app.register(cspReportPlugin, { store });
+    await app.register(webPlugin, { accounts, sessions, tokens, passwordMinLength: config.passwords.minLength, cacheTemplates: config.env !== 'development' });
+    // 17. Extensions.
     for (const plugin of plugins) await app.register(plugin);
   },
   { name: 'rampart' },

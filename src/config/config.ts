@@ -35,6 +35,8 @@ export interface Config {
   readonly trustProxy: TrustProxy;
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
   readonly cors: { readonly origins: readonly string[]; readonly credentials: boolean };
+  /** Pages: also send the page CSP as Content-Security-Policy-Report-Only. */
+  readonly cspReportOnly: boolean;
   readonly bodyLimitBytes: number;
   readonly rateLimit: { readonly points: number; readonly windowSeconds: number };
   readonly http: {
@@ -84,6 +86,7 @@ const schema = z.object({
   RAMPART_TLS_KEY_FILE: z.string().min(1).optional(),
   RAMPART_CORS_ORIGINS: csv.default([]),
   RAMPART_CORS_CREDENTIALS: bool.default(false),
+  RAMPART_CSP_REPORT_ONLY: bool.default(false),
   RAMPART_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(10 * 1024),
   RAMPART_RATE_LIMIT_POINTS: int(1, 1_000_000).default(300),
   RAMPART_RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
@@ -370,6 +373,7 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
     trustProxy,
     tls: s.RAMPART_TLS_CERT_FILE !== undefined && s.RAMPART_TLS_KEY_FILE !== undefined ? { certFile: s.RAMPART_TLS_CERT_FILE, keyFile: s.RAMPART_TLS_KEY_FILE } : null,
     cors: { origins: s.RAMPART_CORS_ORIGINS, credentials: s.RAMPART_CORS_CREDENTIALS },
+    cspReportOnly: s.RAMPART_CSP_REPORT_ONLY,
     bodyLimitBytes: s.RAMPART_BODY_LIMIT_BYTES,
     rateLimit: { points: s.RAMPART_RATE_LIMIT_POINTS, windowSeconds: s.RAMPART_RATE_LIMIT_WINDOW_SECONDS },
     http: {

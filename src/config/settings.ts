@@ -31,6 +31,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'RAMPART_TLS_KEY_FILE', default: '(none)', description: 'PEM private key for RAMPART_TLS_CERT_FILE.' },
   { name: 'RAMPART_CORS_ORIGINS', default: '(none: CORS off)', description: 'Comma-separated exact origins allowed to call the API cross-origin.' },
   { name: 'RAMPART_CORS_CREDENTIALS', default: 'false', description: 'Allow credentialed cross-origin requests from RAMPART_CORS_ORIGINS.' },
+  { name: 'RAMPART_CSP_REPORT_ONLY', default: 'false', description: 'Set `true` to send the page CSP a second time as Content-Security-Policy-Report-Only, alongside the enforced one (violations are reported to /csp-report either way).' },
   { name: 'RAMPART_BODY_LIMIT_BYTES', default: '10240', description: 'Largest request body; routes may declare more.' },
   { name: 'RAMPART_RATE_LIMIT_POINTS', default: '300', description: 'Requests one client IP (IPv6: one /64) may make per window.' },
   { name: 'RAMPART_RATE_LIMIT_WINDOW_SECONDS', default: '60', description: 'The global rate-limit window.' },

@@ -168,6 +168,8 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
     }
 
     app.addHook('onRequest', async (request, reply) => {
+      // A route whose answer is the same for everyone (static files) reads no credential.
+      if (request.routeOptions.config.authenticate === false) return undefined;
       const header = request.headers.authorization;
       if (header !== undefined) {
         // A presented credential that fails is refused on every route, public ones too: never

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
+import { isPageRequest } from './pages.js';
 
 /**
  * Browser features no Rampart page uses; denying them means an injected script or a framed
@@ -17,8 +19,58 @@ export const PERMISSIONS_POLICY = [
 /** Two years, per the HSTS preload list's minimum; sent only over HTTPS (RFC 6797 §7.2). */
 export const HSTS_VALUE = 'max-age=63072000; includeSubDomains';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This page response's CSP nonce (base64 of 16 random bytes); `''` on API responses, which run no script. */
+    cspNonce: string;
+  }
+}
+
 /** The API profile's CSP: an API response is data, never a document that may run or embed anything. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * Pages' Referrer-Policy. Under `no-referrer` (the API's) browsers send `Origin: null` with the
+ * site's own form posts, which the CSRF Origin check must refuse; `same-origin` gives them the
+ * real origin while a URL (and any token in its query) still never reaches another site.
+ */
+export const PAGE_REFERRER_POLICY = 'same-origin';
+
+/** Where browsers send CSP violation reports (`report-uri`, and the `report-to` group's endpoint). */
+export const CSP_REPORT_PATH = '/csp-report';
+/** The Reporting API group name the page policy's `report-to` names (see `Reporting-Endpoints`). */
+export const CSP_REPORT_GROUP = 'csp-endpoint';
+
+export interface PageCspOptions {
+  /** The site's own origin; `Reporting-Endpoints` needs an absolute URL. */
+  readonly publicOrigin: string;
+  /** Also send the policy as `Content-Security-Policy-Report-Only` (RAMPART_CSP_REPORT_ONLY). */
+  readonly reportOnly: boolean;
+}
+
+/**
+ * The page profile's policy around its nonce, computed once: scripts run only with this
+ * response's nonce (and what they load, `'strict-dynamic'`), so an injected `<script>` or
+ * event-handler attribute does not run; styles and everything else come from this origin;
+ * nothing may frame the page, change its base URL or post a form elsewhere.
+ * `upgrade-insecure-requests` is added over HTTPS only (over plain HTTP it would break the site).
+ */
+export function pageCspTemplate(): { readonly policy: (nonce: string, https: boolean) => string } {
+  const before = "default-src 'self'; script-src 'nonce-";
+  const after = [
+    "' 'strict-dynamic'",
+    "style-src 'self'",
+    "img-src 'self' https: data:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+    `report-uri ${CSP_REPORT_PATH}`,
+    `report-to ${CSP_REPORT_GROUP}`,
+  ].join('; ');
+  const afterHttps = `${after}; upgrade-insecure-requests`;
+  return { policy: (nonce, https) => `${before}${nonce}${https ? afterHttps : after}` };
+}
 
 /**
  * Headers for responses written outside Fastify's lifecycle (a malformed request rejected by
@@ -91,16 +143,35 @@ function baselineHeaders(): readonly (readonly [string, string])[] {
  * The security header baseline on every response, errors and 404s included. Values are
  * computed once here; the per-request work is one onRequest hook setting them.
  *
- * Pages, when they come, need a fresh CSP nonce per response: their policy belongs here as a
- * second precomputed profile selected by route config, completed with `randomBytes(16)` in this
- * hook, never by building helmet per request.
+ * Page requests (see {@link isPageRequest}) get the second, precomputed profile: the page CSP
+ * completed with a fresh 128-bit nonce from `randomBytes(16)`, kept in `request.cspNonce` for
+ * the templates (never written into HTML afterwards), and `Reporting-Endpoints` for `report-to`.
  */
-export const securityHeadersPlugin = fp(
-  (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
+export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions }>(
+  (app: FastifyInstance, options, done: (err?: Error) => void) => {
     const headers = baselineHeaders();
+    const pageCsp = options.pageCsp;
+    if (pageCsp !== undefined) {
+      if (typeof pageCsp.reportOnly !== 'boolean') throw new TypeError('security headers: pageCsp.reportOnly must be a boolean');
+      if (typeof pageCsp.publicOrigin !== 'string' || new URL(pageCsp.publicOrigin).origin !== pageCsp.publicOrigin) throw new TypeError('security headers: pageCsp.publicOrigin must be an origin such as https://rampart.example.com');
+    }
+    const template = pageCspTemplate();
+    const reportOnly = pageCsp?.reportOnly === true;
+    const endpoints = `${CSP_REPORT_GROUP}="${pageCsp?.publicOrigin ?? ''}${CSP_REPORT_PATH}"`;
+    app.decorateRequest('cspNonce', '');
     app.addHook('onRequest', (request, reply, next) => {
       for (const [name, value] of headers) reply.header(name, value);
-      if (request.protocol === 'https') reply.header('strict-transport-security', HSTS_VALUE);
+      const https = request.protocol === 'https';
+      if (https) reply.header('strict-transport-security', HSTS_VALUE);
+      if (pageCsp !== undefined && isPageRequest(request)) {
+        const nonce = randomBytes(16).toString('base64');
+        request.cspNonce = nonce;
+        const policy = template.policy(nonce, https);
+        reply.header('content-security-policy', policy);
+        if (reportOnly) reply.header('content-security-policy-report-only', policy);
+        reply.header('reporting-endpoints', endpoints);
+        reply.header('referrer-policy', PAGE_REFERRER_POLICY);
+      }
       next();
     });
     done();

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { SecurityEventName } from './security-events.js';
+import { isPageRequest } from './pages.js';
 import { KERNEL_ERRORS, RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_INTERNAL, RAMPART_ERR_NOT_FOUND, RAMPART_ERR_UNAVAILABLE } from './errors.js';
 
 /** An RFC 9457 problem document. `errors` lists field paths and rules, never the offending values. */
@@ -16,6 +17,28 @@ export interface Problem {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
+/**
+ * Renders a problem as an HTML page (same title, status, code and trace id) for a page
+ * request; synchronous, so kernel hooks that refuse a request answer the same way for pages.
+ */
+export type ProblemPageRenderer = (reply: FastifyReply, problem: Problem) => FastifyReply;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Installs the renderer for problems on page requests (once per app); without one, pages get problem+json too. */
+    setProblemPageRenderer(render: ProblemPageRenderer): void;
+  }
+}
+
+interface ProblemPages {
+  render: ProblemPageRenderer | null;
+}
+const kProblemPages = Symbol('rampart.problemPages');
+
+function problemPages(reply: FastifyReply): ProblemPages | undefined {
+  return (reply.server as unknown as Partial<Record<symbol, ProblemPages>>)[kProblemPages];
+}
+
 /** `RAMPART_ERR_NOT_FOUND` → `urn:rampart:problem:not-found`; the code stays the stable identifier. */
 export function problemType(code: string): string {
   return `urn:rampart:problem:${code.replace(/^[A-Z][A-Z0-9]*_ERR_/, '').toLowerCase().replaceAll('_', '-')}`;
@@ -25,6 +48,15 @@ export function problemType(code: string): string {
 export function sendProblem(reply: FastifyReply, problem: Omit<Problem, 'type' | 'traceId'>): FastifyReply {
   const { title, status, code, errors } = problem;
   const body: Problem = { type: problemType(code), title, status, code, traceId: reply.request.id, ...(errors === undefined ? {} : { errors }) };
+  const render = problemPages(reply)?.render;
+  if (render != null && isPageRequest(reply.request)) {
+    try {
+      return render(reply, body);
+    } catch (err) {
+      // A broken error page must not turn a 4xx into a crash: the problem document still goes out.
+      reply.log.error({ err }, 'the problem page failed to render');
+    }
+  }
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(body);
 }
 
@@ -75,6 +107,13 @@ function handleError(this: FastifyInstance, err: FastifyError, request: FastifyR
 /** The central error handler and the 404 handler, both answering problem+json. */
 export const problemDetailsPlugin = fp(
   (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
+    const pages: ProblemPages = { render: null };
+    app.decorate(kProblemPages, pages);
+    app.decorate('setProblemPageRenderer', (render: ProblemPageRenderer) => {
+      if (typeof render !== 'function') throw new TypeError('setProblemPageRenderer needs a function');
+      if (pages.render !== null) throw new Error('a problem page renderer is already installed');
+      pages.render = render;
+    });
     app.setErrorHandler(handleError);
     app.setNotFoundHandler((request, reply) => sendProblem(reply, { status: 404, code: new RAMPART_ERR_NOT_FOUND().code, title: 'Not found.' }));
     done();

@@ -38,6 +38,17 @@ declare module 'fastify' {
      * without one is for cookie sessions only: bearer tokens get 403 there (deny by default).
      */
     scope?: string;
+    /**
+     * `true` marks a server-rendered page: it gets the page CSP profile (a fresh nonce per
+     * response), and its errors render as HTML pages instead of problem+json.
+     */
+    page?: true;
+    /**
+     * `false`: the answer never depends on who asks (fingerprinted static files), so the
+     * authentication plugin reads no cookie or token for it, and its own caching headers stand.
+     * Only for `public` routes.
+     */
+    authenticate?: false;
   }
   interface FastifyInstance {
     /** Every route registered, with its declared access rule, for the route-table tests and docs. */
@@ -76,6 +87,10 @@ export function contractViolation(route: RouteOptions): string | null {
   if (violation !== null) return violation;
   const csrf: unknown = route.config?.csrf;
   if (csrf !== undefined && csrf !== false) return 'declares csrf other than `false` (the guard is on unless a route opts out with `csrf: false`)';
+  const page: unknown = route.config?.page;
+  if (page !== undefined && page !== true) return 'declares page other than `true` (a page route says `page: true`; an API route leaves it out)';
+  const authenticate: unknown = route.config?.authenticate;
+  if (authenticate !== undefined && (authenticate !== false || access !== 'public')) return 'declares authenticate other than `false`, or on a route that is not `public`';
   const scope: unknown = route.config?.scope;
   if (scope !== undefined && (typeof scope !== 'string' || access === 'public')) return 'declares a scope, which only a non-public route can have (a string such as `account:read`)';
   const schema = route.schema;

@@ -245,8 +245,9 @@ describe('route contract', () => {
     const { app } = await build(t);
     assert.ok(app.routeTable.length >= 4);
     for (const route of app.routeTable) {
-      if (route.url === '/api/me' || route.url.startsWith('/api/account')) assert.equal(route.access, 'authenticated', `${route.method} ${route.url}`);
-      else assert.notEqual(route.access, 'authenticated', `${route.method} ${route.url}: authenticated routes live under /api/me and /api/account`);
+      const signedInOnly = route.url === '/api/me' || route.url.startsWith('/api/account') || route.url.startsWith('/account');
+      if (signedInOnly) assert.equal(route.access, 'authenticated', `${route.method} ${route.url}`);
+      else assert.notEqual(route.access, 'authenticated', `${route.method} ${route.url}: authenticated routes live under /api/me, /api/account and /account`);
     }
   });
 

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { destroyPreSession } from '../../security/csrf.js';
 import { sendProblem } from '../../security/problem-details.js';
 import type { SessionManager } from '../../security/sessions.js';
 import {
@@ -13,6 +12,7 @@ import {
   sessionIdParams, sessionSchema, setupBody, tokenBody, userSchema,
 } from './schemas.js';
 import type { AccountsService, Limited, RequestContext, WeakPassword } from './service.js';
+import { endBrowserSession, startBrowserSession } from './sign-in.js';
 
 export interface AccountsRoutesOptions {
   readonly service: AccountsService;
@@ -82,9 +82,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
         : fail(reply, new AUTH_ERR_INVALID_CREDENTIALS());
     }
     // A new session id on login; the pre-session that carried the login form's token ends here.
-    await destroyPreSession(request, reply);
-    if (request.sessionToken !== null) await sessions.revokeToken(request.sessionToken);
-    reply.setSessionCookie(result.token);
+    await startBrowserSession(request, reply, sessions, result.token);
     return { user: result.user };
   });
 
@@ -92,9 +90,7 @@ export const accountsRoutes: FastifyPluginAsyncZod<AccountsRoutesOptions> = (app
     config: { access: 'public' },
     schema: { querystring: noQuery, body: z.strictObject({}).optional(), response: { 204: noContent } },
   }, async (request, reply) => {
-    if (request.sessionToken !== null) await sessions.revokeToken(request.sessionToken);
-    reply.clearSessionCookie();
-    reply.header('clear-site-data', '"cookies", "storage"');
+    await endBrowserSession(request, reply, sessions);
     return reply.code(204).send(null);
   });
 

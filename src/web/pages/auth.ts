@@ -1,0 +1,173 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { context } from '../../modules/accounts/routes.js';
+import { emailSchema, nameSchema } from '../../modules/accounts/schemas.js';
+import type { AccountsService } from '../../modules/accounts/service.js';
+import { endBrowserSession, startBrowserSession } from '../../modules/accounts/sign-in.js';
+import type { SessionManager } from '../../security/sessions.js';
+import { formBody, textField } from '../forms.js';
+import { HTML_RESPONSE, LINK_QUERY, NO_QUERY, PUBLIC_PAGE, throttled, wellFormedToken } from '../page-routes.js';
+import { renderPage, seeOther } from '../render.js';
+
+export interface AuthPagesOptions {
+  readonly accounts: AccountsService;
+  readonly sessions: SessionManager;
+  readonly passwordMinLength: number;
+}
+
+const INVALID_CREDENTIALS = 'The email or password is incorrect.';
+const INVALID_LINK = 'This link is invalid or has expired. Request a new one.';
+const NOTICES = {
+  'signed-out': 'You are signed out.',
+  verified: 'Your email address is confirmed: sign in.',
+  'password-reset': 'Your password was changed and every session ended: sign in with the new one.',
+  deleted: 'Your account was deleted.',
+  'admin-created': 'The administrator account exists: sign in.',
+} as const;
+const noticeQuery = z.strictObject({ done: z.enum(Object.keys(NOTICES) as [keyof typeof NOTICES, ...(keyof typeof NOTICES)[]]).optional() });
+
+const loginForm = formBody({ email: textField(320), password: textField(1024) });
+const registerForm = formBody({ name: textField(400), email: textField(320), password: textField(1024) });
+const tokenForm = formBody({ token: textField(256) });
+const forgotForm = formBody({ email: textField(320) });
+const resetForm = formBody({ token: textField(256), password: textField(1024) });
+const setupForm = formBody({ token: textField(256), name: textField(400), email: textField(320), password: textField(1024) });
+
+type Fields = Record<string, string | undefined>;
+
+/** Name and email checked as the API checks them; the messages say how to fix each. */
+function checkIdentity(input: { name: string; email: string }): { errors: Fields; name: string; email: string } {
+  const errors: Fields = {};
+  const name = nameSchema.safeParse(input.name);
+  const email = emailSchema.safeParse(input.email);
+  if (!name.success) errors.name = 'Enter your name (1 to 100 characters).';
+  if (!email.success) errors.email = 'Enter a valid email address, such as ada@example.com.';
+  return { errors, name: name.success ? name.data : '', email: email.success ? email.data : '' };
+}
+
+/**
+ * Sign-in, registration, email verification, password recovery, first-run setup and sign-out
+ * pages. Each calls the same service functions as the JSON API (same throttles, events and
+ * uniform answers); forms post urlencoded with the CSRF token in `_csrf`, and a refused form
+ * is rendered again with its message, never with the password.
+ */
+export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accounts, sessions, passwordMinLength }) => {
+  const passwordHint = `At least ${passwordMinLength} characters. A few unrelated words make a strong, memorable password.`;
+
+  app.get('/login', { config: PUBLIC_PAGE, schema: { querystring: noticeQuery, response: HTML_RESPONSE } }, async (request, reply) => {
+    if (request.principal !== null) return seeOther(reply, '/account');
+    const notice = request.query.done === undefined ? '' : NOTICES[request.query.done];
+    return renderPage(request, reply, 'login', { title: 'Sign in', notice, email: '' }, { form: true });
+  });
+
+  app.post('/login', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: loginForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const email = emailSchema.safeParse(request.body.email);
+    const echo = request.body.email.slice(0, 254);
+    if (!email.success || request.body.password === '') {
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: 'Enter your email address and password.', email: echo }, { form: true, status: 400 });
+    }
+    const result = await accounts.login({ email: email.data, password: request.body.password }, context(request));
+    if (!result.ok) {
+      if (result.reason === 'limited') return renderPage(request, reply, 'login', { title: 'Sign in', error: throttled(reply, result), email: echo }, { form: true, status: 429 });
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo }, { form: true, status: 401 });
+    }
+    await startBrowserSession(request, reply, sessions, result.token);
+    return seeOther(reply, '/account');
+  });
+
+  app.post('/logout', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: formBody({}), response: HTML_RESPONSE } }, async (request, reply) => {
+    await endBrowserSession(request, reply, sessions);
+    return seeOther(reply, '/login?done=signed-out');
+  });
+
+  app.get('/register', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    return renderPage(request, reply, 'register', { title: 'Create an account', values: {}, errors: {}, passwordHint }, { form: true });
+  });
+
+  app.post('/register', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: registerForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const values = { name: request.body.name.slice(0, 100), email: request.body.email.slice(0, 254) };
+    const render = (errors: Fields, status: number, error = '') => renderPage(request, reply, 'register', { title: 'Create an account', values, errors, error, passwordHint }, { form: true, status });
+    const identity = checkIdentity(request.body);
+    if (Object.keys(identity.errors).length > 0) return render(identity.errors, 400);
+    const result = await accounts.register({ name: identity.name, email: identity.email, password: request.body.password }, context(request));
+    if (!result.ok) {
+      if (result.reason === 'limited') return render({}, 429, throttled(reply, result));
+      return render({ password: result.message }, 400);
+    }
+    // The same page whether or not the address already had an account: registration tells no one who is registered.
+    return renderPage(request, reply, 'message', {
+      title: 'Check your email',
+      paragraphs: [`We sent a confirmation link to ${identity.email}. Open it within 24 hours to activate your account.`],
+    }, { status: 201 });
+  });
+
+  // The mailed link only shows a button: a GET never changes state, so a mail scanner that
+  // follows links cannot confirm (or spend) the token.
+  app.get('/verify-email', { config: PUBLIC_PAGE, schema: { querystring: LINK_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.query.token);
+    return renderPage(request, reply, 'verify-email', { title: 'Confirm your email', token, error: token === '' ? INVALID_LINK : '' }, { form: true, status: token === '' ? 400 : 200 });
+  });
+
+  app.post('/verify-email', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: tokenForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.body.token);
+    const result = token === '' ? ({ ok: false, reason: 'invalid_token' } as const) : await accounts.verifyEmail(token, context(request));
+    if (result.ok) return seeOther(reply, '/login?done=verified');
+    const error = result.reason === 'limited' ? throttled(reply, result) : INVALID_LINK;
+    return renderPage(request, reply, 'verify-email', { title: 'Confirm your email', token: '', error }, { status: result.reason === 'limited' ? 429 : 400 });
+  });
+
+  app.get('/forgot-password', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    return renderPage(request, reply, 'forgot-password', { title: 'Reset your password', email: '' }, { form: true });
+  });
+
+  app.post('/forgot-password', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: forgotForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const email = emailSchema.safeParse(request.body.email);
+    const echo = request.body.email.slice(0, 254);
+    if (!email.success) return renderPage(request, reply, 'forgot-password', { title: 'Reset your password', email: echo, error: 'Enter a valid email address.' }, { form: true, status: 400 });
+    const result = await accounts.requestPasswordReset(email.data, context(request));
+    if (!result.ok) return renderPage(request, reply, 'forgot-password', { title: 'Reset your password', email: echo, error: throttled(reply, result) }, { form: true, status: 429 });
+    // The same answer for every address: whether a mail went out is never visible here.
+    return renderPage(request, reply, 'message', {
+      title: 'Check your email',
+      paragraphs: ['If that address has an account, a link to choose a new password is on its way. It works once, within 30 minutes.'],
+    });
+  });
+
+  app.get('/reset-password', { config: PUBLIC_PAGE, schema: { querystring: LINK_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.query.token);
+    return renderPage(request, reply, 'reset-password', { title: 'Choose a new password', token, passwordHint, error: token === '' ? INVALID_LINK : '' }, { form: true, status: token === '' ? 400 : 200 });
+  });
+
+  app.post('/reset-password', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: resetForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.body.token);
+    const result = token === '' ? ({ ok: false, reason: 'invalid_token' } as const) : await accounts.confirmPasswordReset({ token, password: request.body.password }, context(request));
+    if (result.ok) return seeOther(reply, '/login?done=password-reset');
+    const render = (data: Fields, status: number) => renderPage(request, reply, 'reset-password', { title: 'Choose a new password', passwordHint, token: '', error: '', passwordError: '', ...data }, { form: true, status });
+    // A rejected password keeps the link usable: the form comes back with the token.
+    if (result.reason === 'weak_password') return render({ token, passwordError: result.message }, 400);
+    if (result.reason === 'limited') return render({ error: throttled(reply, result) }, 429);
+    return render({ error: INVALID_LINK }, 400);
+  });
+
+  app.get('/setup', { config: PUBLIC_PAGE, schema: { querystring: LINK_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.query.token);
+    return renderPage(request, reply, 'setup', { title: 'Create the administrator', token, values: {}, errors: {}, passwordHint, error: token === '' ? 'This setup link is invalid.' : '' }, { form: true, status: token === '' ? 400 : 200 });
+  });
+
+  app.post('/setup', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: setupForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const token = wellFormedToken(request.body.token);
+    const values = { name: request.body.name.slice(0, 100), email: request.body.email.slice(0, 254) };
+    const render = (data: { errors?: Fields; error?: string; token?: string }, status: number) => renderPage(request, reply, 'setup', { title: 'Create the administrator', token, values, errors: {}, passwordHint, ...data }, { form: true, status });
+    const identity = checkIdentity(request.body);
+    if (Object.keys(identity.errors).length > 0) return render({ errors: identity.errors }, 400);
+    const result = token === ''
+      ? ({ ok: false, reason: 'invalid_token' } as const)
+      : await accounts.setupAdministrator({ token, name: identity.name, email: identity.email, password: request.body.password }, context(request));
+    if (result.ok) return seeOther(reply, '/login?done=admin-created');
+    if (result.reason === 'weak_password') return render({ errors: { password: result.message } }, 400);
+    if (result.reason === 'email_taken') return render({ errors: { email: 'That email already has an account; use another for the administrator.' } }, 409);
+    return render({ token: '', error: 'This setup link is invalid, used or expired. Restart Rampart to print a new one.' }, 400);
+  });
+
+  return Promise.resolve();
+};

@@ -1,0 +1,69 @@
+import fastifyView from '@fastify/view';
+import { Eta } from 'eta';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { AccountsService } from '../modules/accounts/service.js';
+import type { TokensService } from '../modules/tokens/service.js';
+import type { Problem, ProblemPageRenderer } from '../security/problem-details.js';
+import type { SessionManager } from '../security/sessions.js';
+import { type AssetTable, loadAssets, staticRoutes, VIEWS_DIR } from './assets.js';
+import { addFormParser } from './forms.js';
+import { accountPages } from './pages/account.js';
+import { authPages } from './pages/auth.js';
+import { homePage } from './pages/home.js';
+import { layoutData } from './render.js';
+
+export interface WebOptions {
+  readonly accounts: AccountsService;
+  readonly sessions: SessionManager;
+  readonly tokens: TokensService;
+  readonly passwordMinLength: number;
+  /** Compile each template once and keep it (default true); development turns it off to pick up edits. */
+  readonly cacheTemplates?: boolean;
+}
+
+const ERROR_HEADINGS: Readonly<Record<number, string>> = {
+  400: 'Bad request',
+  403: 'Forbidden',
+  404: 'Page not found',
+  405: 'Method not allowed',
+  409: 'Conflict',
+  413: 'Too large',
+  415: 'Unsupported form',
+  429: 'Too many requests',
+  500: 'Something went wrong',
+  503: 'Temporarily unavailable',
+};
+
+/**
+ * Error pages: the problem's own vocabulary (title, status, code, trace id) as HTML. A page
+ * that needs a signed-in user sends a signed-out visitor to the sign-in page instead of a 401.
+ */
+function problemPage(eta: Eta, assets: AssetTable): ProblemPageRenderer {
+  return (reply: FastifyReply, problem: Problem) => {
+    if (problem.status === 401) return reply.redirect('/login', 303);
+    const retryAfter = reply.getHeader('retry-after');
+    const heading = ERROR_HEADINGS[problem.status] ?? (problem.status >= 500 ? 'Something went wrong' : 'Request refused');
+    const html = eta.render('./error', { ...layoutData(reply.request, assets, heading, ''), problem, retryAfter: typeof retryAfter === 'string' ? retryAfter : '' });
+    return reply.code(problem.status).type('text/html; charset=utf-8').send(html);
+  };
+}
+
+/**
+ * The browser surface: server-rendered pages (eta through @fastify/view, every interpolation
+ * escaped), fingerprinted static files, urlencoded forms in this scope only, and HTML error
+ * pages for page requests. Further pages register here, after the ones below.
+ */
+export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, options) => {
+  const assets = loadAssets();
+  app.decorate('webAssets', assets);
+  // autoEscape is eta's default; set here so no configuration change can turn it off silently.
+  const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: options.cacheTemplates ?? true, defaultExtension: '.eta' });
+  await app.register(fastifyView, { engine: { eta }, templates: VIEWS_DIR, production: options.cacheTemplates ?? true, viewExt: 'eta' });
+  app.setProblemPageRenderer(problemPage(eta, assets));
+  addFormParser(app);
+
+  await app.register(staticRoutes, { assets });
+  await app.register(homePage);
+  await app.register(authPages, { accounts: options.accounts, sessions: options.sessions, passwordMinLength: options.passwordMinLength });
+  await app.register(accountPages, options);
+};

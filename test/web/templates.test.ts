@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { STATIC_DIR, VIEWS_DIR } from '../../src/web/assets.js';
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : [path];
+  });
+}
+
+/** Why a template breaks the page rules, or null. The page CSP would block these; the templates must not even try. */
+export function templateViolation(source: string): string | null {
+  if (/<style[\s>]/i.test(source)) return 'an inline <style> element';
+  if (/\sstyle\s*=/i.test(source)) return 'a style= attribute';
+  if (/\son[a-z]+\s*=/i.test(source)) return 'an on*= event-handler attribute';
+  if (/javascript:/i.test(source)) return 'a javascript: URL';
+  for (const tag of source.match(/<script\b[^>]*>[\s\S]*?<\/script>/gi) ?? []) {
+    if (!/\ssrc="/.test(tag)) return 'an inline <script>';
+    if (!/\snonce="<%= it\.nonce %>"/.test(tag)) return 'a <script> without the nonce';
+    if (!/>\s*<\/script>$/.test(tag)) return 'a <script> with inline content';
+  }
+  if (/<script\b/i.test(source.replace(/<script\b[^>]*>[\s\S]*?<\/script>/gi, ''))) return 'an unclosed <script>';
+  // Raw (unescaped) output only for the layout's body and included templates, which escape their own values.
+  for (const raw of source.match(/<%~[^%]*%>/g) ?? []) {
+    if (!/^<%~\s*(it\.body|include\('\.\/[a-z/-]+', \{[^%]*\}\))\s*%>$/.test(raw)) return `raw output ${raw}`;
+  }
+  return null;
+}
+
+describe('templates and static files', () => {
+  const templates = files(VIEWS_DIR).filter((f) => f.endsWith('.eta'));
+
+  it('no template has inline scripts, inline styles, style= or on*= attributes, or unescaped output', () => {
+    assert.ok(templates.length >= 10, 'the scan sees the templates');
+    for (const path of templates) assert.equal(templateViolation(readFileSync(path, 'utf8')), null, path);
+  });
+
+  it('the scan catches each forbidden construct', () => {
+    const bad = [
+      '<script>alert(1)</script>',
+      '<script src="/x.js"></script>',
+      '<div style="color:red">',
+      '<style>p{}</style>',
+      '<img src=x onerror="alert(1)">',
+      '<a href="javascript:alert(1)">',
+      '<%~ it.name %>',
+      '<script src="/x.js" nonce="<%= it.nonce %>">alert(1)</script>',
+    ];
+    for (const source of bad) assert.notEqual(templateViolation(source), null, source);
+    assert.equal(templateViolation('<script src="<%= it.asset(\'app.js\') %>" nonce="<%= it.nonce %>" defer></script>'), null);
+  });
+
+  it('the static script and stylesheet add no inline code and no event-handler attributes', () => {
+    for (const path of files(STATIC_DIR)) {
+      const source = readFileSync(path, 'utf8');
+      assert.ok(!/\beval\(|new Function|innerHTML|setAttribute\(\s*['"]on/.test(source), path);
+    }
+  });
+});
