@@ -17,6 +17,14 @@ export const PERMISSIONS_POLICY = [
 /** Two years, per the HSTS preload list's minimum; sent only over HTTPS (RFC 6797 §7.2). */
 export const HSTS_VALUE = 'max-age=63072000; includeSubDomains';
 
+export interface SecurityHeadersOptions {
+  /**
+   * Add `preload` to HSTS, asking to be listed in the browsers' preload list. Opt-in: once
+   * listed, the domain and every subdomain are HTTPS-only in browsers for months after removal.
+   */
+  readonly hstsPreload?: boolean;
+}
+
 /** The API profile's CSP: an API response is data, never a document that may run or embed anything. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
@@ -96,11 +104,16 @@ function baselineHeaders(): readonly (readonly [string, string])[] {
  * hook, never by building helmet per request.
  */
 export const securityHeadersPlugin = fp(
-  (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
+  (app: FastifyInstance, options: SecurityHeadersOptions, done: (err?: Error) => void) => {
+    const preload: unknown = options.hstsPreload ?? false;
+    if (typeof preload !== 'boolean') throw new TypeError('security headers: hstsPreload must be a boolean');
     const headers = baselineHeaders();
+    // includeSubDomains is always part of the value, as the preload list requires.
+    const hsts = preload ? `${HSTS_VALUE}; preload` : HSTS_VALUE;
     app.addHook('onRequest', (request, reply, next) => {
       for (const [name, value] of headers) reply.header(name, value);
-      if (request.protocol === 'https') reply.header('strict-transport-security', HSTS_VALUE);
+      // request.protocol says https over TLS, or when a trusted proxy's X-Forwarded-Proto says so.
+      if (request.protocol === 'https') reply.header('strict-transport-security', hsts);
       next();
     });
     done();
