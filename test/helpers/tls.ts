@@ -1,4 +1,4 @@
-import { connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type PeerCertificate, TLSSocket } from 'node:tls';
 import { request as httpsRequest, type Agent } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { within } from '../fixtures/processes.js';
@@ -51,7 +51,11 @@ export function httpsGet(port: number, path: string, options: { ca: string | Buf
       agent: options.agent ?? false,
       headers: { host: options.host ?? `127.0.0.1:${port}` },
     }, (res) => {
-      const socket = res.socket as TLSSocket;
+      const socket = res.socket;
+      if (!(socket instanceof TLSSocket)) {
+        reject(new Error('the response did not arrive over TLS'));
+        return;
+      }
       const localPort = socket.localPort ?? 0;
       const fingerprint256 = socket.getPeerCertificate().fingerprint256;
       let body = '';
