@@ -72,8 +72,8 @@ export async function runServer(options: RunOptions = {}): Promise<FastifyInstan
     if (config.secrets.source === 'generated') app.log.info(`using development secrets from ${config.dataDir}/secrets.json`);
   }
 
-  // SIGHUP re-reads the certificate files (renewal without a restart); without TLS it keeps
-  // Node's default, which ends the process.
+  // SIGHUP re-reads the certificate files (renewal without a restart); without TLS it drains
+  // and exits like SIGTERM (close-with-grace's default).
   const tlsFiles = config.tls;
   const onHangup = tlsFiles === null ? null : () => {
     reloadCertificate(app.server as unknown as SecureContextHolder, tlsFiles, app.log);
@@ -81,7 +81,7 @@ export async function runServer(options: RunOptions = {}): Promise<FastifyInstan
   if (onHangup !== null) process.on('SIGHUP', onHangup);
   let redirects: Server | null = null;
 
-  closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (msg: unknown) => { app.log.error({ detail: String(msg) }, 'shutdown did not finish in time'); } } }, async ({ signal, err }) => {
+  closeWithGrace({ delay: config.shutdownGraceMs, skip: onHangup === null ? [] : ['SIGHUP'], logger: { error: (msg: unknown) => { app.log.error({ detail: String(msg) }, 'shutdown did not finish in time'); } } }, async ({ signal, err }) => {
     if (err !== undefined) {
       app.log.error({ err }, 'unexpected error: draining and exiting');
       app.securityEvents.record('sys_crash', { details: { kind: err.name } });
@@ -95,7 +95,9 @@ export async function runServer(options: RunOptions = {}): Promise<FastifyInstan
     await app.close();
   });
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  const listening = await app.listen({ host: config.host, port: config.port });
+  // Fastify names the scheme from its own `https` option; Rampart builds its TLS server itself.
+  const address = config.tls === null ? listening : listening.replace(/^http:/, 'https:');
   if (config.tls !== null && config.httpRedirectPort !== null) redirects = await listenForRedirects(config, config.httpRedirectPort, app);
   app.securityEvents.record('sys_startup', { details: { environment: config.env } });
   app.log.info({ address, publicUrl: config.publicUrl }, `Rampart is listening on ${address} (public URL ${config.publicUrl})`);
