@@ -93,6 +93,10 @@ export async function run(argv: readonly string[]): Promise<number> {
     out(USAGE);
     return 0;
   }
+  // The tls options mean nothing elsewhere: a stray one is a usage error, not silently ignored.
+  if (command !== 'tls' && (values.host !== undefined || values.out !== undefined || values.days !== undefined || values.force)) {
+    return usageError('--host, --out, --days and --force belong to `tls init`.');
+  }
   if (command === 'check' && values.deploy) return checkDeploy();
   if (command === 'migrate') return migrate();
   if (command === 'secrets' && sub === 'generate') {
