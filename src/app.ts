@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import proxyAddr from '@fastify/proxy-addr';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
@@ -16,6 +15,7 @@ import { authenticationPlugin, type PrincipalUser } from './security/authenticat
 import { RAW_RESPONSE_HEADERS, securityHeadersPlugin } from './security/headers.js';
 import { corsPlugin } from './security/cors.js';
 import { csrfPlugin, PRE_SESSION_KEY_PREFIX } from './security/csrf.js';
+import { hostHeaderPlugin } from './security/host-header.js';
 import { inputHardeningPlugin } from './security/input-hardening.js';
 import { createKeyring, type Keyring } from './security/keyring.js';
 import { loadSheddingPlugin, type LoadSheddingOptions } from './security/load-shedding.js';
@@ -24,6 +24,7 @@ import { problemDetailsPlugin, problemType, sendProblem } from './security/probl
 import { globalRateLimitPlugin } from './security/rate-limit.js';
 import { routeContractPlugin } from './security/route-contract.js';
 import { securityEventsPlugin } from './security/security-events.js';
+import { readTlsMaterial, tlsServerOptions } from './security/tls.js';
 import { createSessionManager, type SessionManager } from './security/sessions.js';
 import { createAccountsRepository } from './modules/accounts/repository.js';
 import { accountsRoutes } from './modules/accounts/routes.js';
@@ -97,9 +98,7 @@ function serverOptions(config: Config, logStream: NodeJS.WritableStream | undefi
   const trustProxy = config.trustProxy === false ? false : [...config.trustProxy.addresses];
   const isTrusted = config.trustProxy === false ? () => false : proxyAddr.compile([...config.trustProxy.addresses]);
   const http = config.http;
-  // The operator names these files in configuration; reading them is the point.
-  // eslint-disable-next-line security/detect-non-literal-fs-filename
-  const tls = config.tls === null ? null : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  const tls = config.tls === null ? null : readTlsMaterial(config.tls);
   const nodeOptions = {
     maxHeaderSize: http.maxHeaderBytes,
     headersTimeout: http.headersTimeoutMs,
@@ -132,7 +131,7 @@ function serverOptions(config: Config, logStream: NodeJS.WritableStream | undefi
     serverFactory: (handler: RequestListener) => {
       const server: Server = tls === null
         ? createHttpServer(nodeOptions, handler)
-        : createHttpsServer({ ...nodeOptions, ...tls, minVersion: 'TLSv1.2' }, handler);
+        : createHttpsServer({ ...nodeOptions, ...tlsServerOptions(), cert: tls.cert, key: tls.key }, handler);
       return server;
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -236,7 +235,7 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     // 3. No route without an access rule and schemas: must precede every route.
     await app.register(routeContractPlugin);
     // 4. Headers first among onRequest hooks, so 503 and 429 answers carry them too.
-    await app.register(securityHeadersPlugin, { pageCsp: { publicOrigin: config.publicOrigin, reportOnly: config.cspReportOnly } });
+    await app.register(securityHeadersPlugin, { hstsPreload: config.hsts.preload, pageCsp: { publicOrigin: config.publicOrigin, reportOnly: config.cspReportOnly } });
     // 5. Refuse new work while draining.
     let closing = false;
     // preClose runs before the server stops accepting: from then on new requests get 503.
@@ -257,6 +256,9 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     await app.register(loadSheddingPlugin, { ...config.loadShedding, ...loadShedding });
     // 7. The global per-client rate limit, on the shared store.
     await app.register(globalRateLimitPlugin, { store, points: config.rateLimit.points, windowSeconds: config.rateLimit.windowSeconds });
+    // 7a. The Host header names this site, or the request ends here (after the rate limit, so a
+    //     flood of forged hosts is throttled before each refusal is recorded).
+    await app.register(hostHeaderPlugin, { publicOrigin: config.publicOrigin, allowedHosts: config.allowedHosts, allowLoopback: !config.isProduction });
     // 8. CORS (off unless exact origins are configured); preflights are answered here, after the rate limit.
     await app.register(corsPlugin, config.cors);
     // 9. Cookies and sessions: `request.session` and `request.principal` for everything below;
@@ -314,7 +316,7 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       store,
       keyring: app.keyring,
       publicOrigin: config.publicOrigin,
-      trustedOrigins: [],
+      trustedOrigins: config.csrf.trustedOrigins,
       preSessionCookieName: config.sessions.secureCookies ? '__Host-rampart_presession' : 'rampart_presession',
       secureCookies: config.sessions.secureCookies,
       preSessionTtlMs: 2 * 3_600_000,

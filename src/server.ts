@@ -1,9 +1,13 @@
+import { once } from 'node:events';
 import type { Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { buildRampart } from './app.js';
 import { ConfigError, formatFinding } from './config/findings.js';
-import { loadConfig } from './config/config.js';
+import { loadConfig, type Config } from './config/config.js';
+import { createHttpsRedirectServer } from './security/https-redirect.js';
+import { reloadCertificate, type SecureContextHolder } from './security/tls.js';
 
 export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
@@ -25,6 +29,21 @@ function closeBusyConnectionsAfterResponse(server: Server): () => void {
   return () => {
     for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close');
   };
+}
+
+/** Starts the plain-HTTP port that only redirects to the public https URL. */
+async function listenForRedirects(config: Config, port: number, app: FastifyInstance): Promise<Server> {
+  const server = createHttpsRedirectServer({
+    publicOrigin: config.publicOrigin,
+    headersTimeoutMs: config.http.headersTimeoutMs,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    maxHeaderBytes: config.http.maxHeaderBytes,
+  });
+  server.listen({ host: config.host, port });
+  await once(server, 'listening');
+  const { address, family, port: bound } = server.address() as AddressInfo;
+  app.log.info({ publicUrl: config.publicUrl }, `HTTP redirect listening on http://${family === 'IPv6' ? `[${address}]` : address}:${bound}`);
+  return server;
 }
 
 /**
@@ -53,7 +72,16 @@ export async function runServer(options: RunOptions = {}): Promise<FastifyInstan
     if (config.secrets.source === 'generated') app.log.info(`using development secrets from ${config.dataDir}/secrets.json`);
   }
 
-  closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (msg: unknown) => { app.log.error({ detail: String(msg) }, 'shutdown did not finish in time'); } } }, async ({ signal, err }) => {
+  // SIGHUP re-reads the certificate files (renewal without a restart); without TLS it drains
+  // and exits like SIGTERM (close-with-grace's default).
+  const tlsFiles = config.tls;
+  const onHangup = tlsFiles === null ? null : () => {
+    reloadCertificate(app.server as unknown as SecureContextHolder, tlsFiles, app.log);
+  };
+  if (onHangup !== null) process.on('SIGHUP', onHangup);
+  let redirects: Server | null = null;
+
+  closeWithGrace({ delay: config.shutdownGraceMs, skip: onHangup === null ? [] : ['SIGHUP'], logger: { error: (msg: unknown) => { app.log.error({ detail: String(msg) }, 'shutdown did not finish in time'); } } }, async ({ signal, err }) => {
     if (err !== undefined) {
       app.log.error({ err }, 'unexpected error: draining and exiting');
       app.securityEvents.record('sys_crash', { details: { kind: err.name } });
@@ -61,11 +89,16 @@ export async function runServer(options: RunOptions = {}): Promise<FastifyInstan
       app.log.info({ signal }, 'shutting down');
       app.securityEvents.record('sys_shutdown', { details: { signal: signal ?? 'exit' } });
     }
+    if (onHangup !== null) process.off('SIGHUP', onHangup);
+    redirects?.close();
     startDrain();
     await app.close();
   });
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  const listening = await app.listen({ host: config.host, port: config.port });
+  // Fastify names the scheme from its own `https` option; Rampart builds its TLS server itself.
+  const address = config.tls === null ? listening : listening.replace(/^http:/, 'https:');
+  if (config.tls !== null && config.httpRedirectPort !== null) redirects = await listenForRedirects(config, config.httpRedirectPort, app);
   app.securityEvents.record('sys_startup', { details: { environment: config.env } });
   app.log.info({ address, publicUrl: config.publicUrl }, `Rampart is listening on ${address} (public URL ${config.publicUrl})`);
   const setupToken = await app.accounts.issueSetupToken();

@@ -17,6 +17,11 @@ Commands:
   users create --email E --name N [--admin] [--password-stdin]
                           Create a verified user (an administrator with --admin). The password
                           is prompted for with echo off, or read from stdin.
+  tls init --host H [--host H2 …] [--out DIR] [--days N] [--force]
+                          Write a private key (ECDSA P-256, mode 0600), a certificate signing
+                          request for the hosts, and a self-signed development certificate
+                          (default 90 days) to DIR (default ./data/tls). Existing files are
+                          kept unless --force.
   help                    Show this text.
 `;
 
@@ -71,6 +76,10 @@ export async function run(argv: readonly string[]): Promise<number> {
         name: { type: 'string' },
         admin: { type: 'boolean', default: false },
         'password-stdin': { type: 'boolean', default: false },
+        host: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        days: { type: 'string' },
+        force: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -83,6 +92,10 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (values.help || command === 'help') {
     out(USAGE);
     return 0;
+  }
+  // The tls options mean nothing elsewhere: a stray one is a usage error, not silently ignored.
+  if (command !== 'tls' && (values.host !== undefined || values.out !== undefined || values.days !== undefined || values.force)) {
+    return usageError('--host, --out, --days and --force belong to `tls init`.');
   }
   if (command === 'check' && values.deploy) return checkDeploy();
   if (command === 'migrate') return migrate();
@@ -103,6 +116,10 @@ export async function run(argv: readonly string[]): Promise<number> {
     const { config } = loadConfig(process.env, { generateDevSecrets: true });
     const { createUserCommand } = await import('./users.js');
     return createUserCommand(config, { email: values.email, name: values.name, admin: values.admin, passwordStdin: values['password-stdin'] }, out);
+  }
+  if (command === 'tls' && sub === 'init') {
+    const { tlsInitCommand } = await import('./tls-command.js');
+    return tlsInitCommand({ hosts: values.host ?? [], out: values.out, days: values.days, force: values.force }, out);
   }
   return usageError(`Unknown command: ${positionals.join(' ')}`);
 }

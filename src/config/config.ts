@@ -9,6 +9,7 @@ import { deployFindings } from './deploy-checks.js';
 import { type EncryptionKeyMaterial, generateEncryptionKeyText, parseEncryptionKeys } from './encryption-keys.js';
 import { ConfigError, type Finding } from './findings.js';
 import { assessSecret, type SecretAssessment } from './secret-strength.js';
+import { isHostValue } from './hosts.js';
 import { closestVariable, knownVariableNames } from './settings.js';
 
 export type Environment = 'development' | 'production' | 'test';
@@ -34,6 +35,12 @@ export interface Config {
   };
   readonly trustProxy: TrustProxy;
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  /** A plain-HTTP port that only redirects to the public URL (TLS only). */
+  readonly httpRedirectPort: number | null;
+  readonly hsts: { readonly preload: boolean };
+  /** Host header values accepted besides the public URL's host (lowercase `host` or `host:port`). */
+  readonly allowedHosts: readonly string[];
+  readonly csrf: { readonly trustedOrigins: readonly string[] };
   readonly cors: { readonly origins: readonly string[]; readonly credentials: boolean };
   /** Pages: also send the page CSP as Content-Security-Policy-Report-Only. */
   readonly cspReportOnly: boolean;
@@ -84,6 +91,10 @@ const schema = z.object({
   RAMPART_TRUST_PROXY: z.string().default(''),
   RAMPART_TLS_CERT_FILE: z.string().min(1).optional(),
   RAMPART_TLS_KEY_FILE: z.string().min(1).optional(),
+  RAMPART_HTTP_REDIRECT_PORT: int(0, 65535).optional(),
+  RAMPART_HSTS_PRELOAD: bool.default(false),
+  RAMPART_ALLOWED_HOSTS: csv.default([]),
+  RAMPART_CSRF_TRUSTED_ORIGINS: csv.default([]),
   RAMPART_CORS_ORIGINS: csv.default([]),
   RAMPART_CORS_CREDENTIALS: bool.default(false),
   RAMPART_CSP_REPORT_ONLY: bool.default(false),
@@ -301,6 +312,18 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
   if (migrationUrl !== null && databaseUrl === null) problems.push(invalid('DATABASE_MIGRATION_URL', 'set without DATABASE_URL', 'Set DATABASE_URL to the application role as well.'));
   if (redisUrl !== null && !validUrl(redisUrl, ['redis:', 'rediss:'])) problems.push(invalid('REDIS_URL', 'not a redis:// or rediss:// URL', 'Use redis://host:6379 or rediss://host:6380'));
 
+  for (const origin of s.RAMPART_CSRF_TRUSTED_ORIGINS) {
+    if (!validUrl(origin, ['http:', 'https:']) || new URL(origin).origin !== origin) problems.push(invalid('RAMPART_CSRF_TRUSTED_ORIGINS', `"${origin}" is not an exact origin`, 'List origins like https://admin.example.com (scheme, host and port only).'));
+  }
+  const allowedHosts = s.RAMPART_ALLOWED_HOSTS.map((host) => host.toLowerCase());
+  for (const host of allowedHosts) {
+    if (!isHostValue(host)) problems.push(invalid('RAMPART_ALLOWED_HOSTS', `"${host}" is not an exact host`, 'List values like rampart.internal or 10.0.0.5:3000 (no scheme, path or wildcard).'));
+  }
+  if (s.RAMPART_HTTP_REDIRECT_PORT !== undefined) {
+    if (s.RAMPART_TLS_CERT_FILE === undefined) problems.push(invalid('RAMPART_HTTP_REDIRECT_PORT', 'set without TLS: there is no HTTPS listener to redirect to', 'Set RAMPART_TLS_CERT_FILE and RAMPART_TLS_KEY_FILE, or let the proxy in front redirect.'));
+    if (!publicUrl.startsWith('https://')) problems.push(invalid('RAMPART_HTTP_REDIRECT_PORT', 'the public URL is not https, so the redirect would not upgrade anything', 'Set RAMPART_PUBLIC_URL=https://your.host'));
+    if (s.RAMPART_HTTP_REDIRECT_PORT !== 0 && s.RAMPART_HTTP_REDIRECT_PORT === s.RAMPART_PORT) problems.push(invalid('RAMPART_HTTP_REDIRECT_PORT', 'the same port as RAMPART_PORT', 'Use another port, usually 80.'));
+  }
   for (const origin of s.RAMPART_CORS_ORIGINS) {
     if (origin === '*') continue;
     if (!validUrl(origin, ['http:', 'https:']) || new URL(origin).origin !== origin) problems.push(invalid('RAMPART_CORS_ORIGINS', `"${origin}" is not an exact origin`, 'List origins like https://app.example.com (scheme, host and port only).'));
@@ -342,7 +365,7 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
   const deployInput = {
     secretKey, encryptionKeysText, encryptionKeys, secretsGenerated: source === 'generated',
     databaseUrl, migrationUrl, embeddedOptIn: s.RAMPART_EMBEDDED_DATABASE, redisUrl, singleInstance: s.RAMPART_SINGLE_INSTANCE,
-    publicUrl: s.RAMPART_PUBLIC_URL ?? null, tls: s.RAMPART_TLS_CERT_FILE !== undefined, trustProxy,
+    publicUrl: s.RAMPART_PUBLIC_URL ?? null, tls: s.RAMPART_TLS_CERT_FILE !== undefined, trustProxy, hstsPreload: s.RAMPART_HSTS_PRELOAD,
     corsOrigins: s.RAMPART_CORS_ORIGINS, corsCredentials: s.RAMPART_CORS_CREDENTIALS, logLevel: s.RAMPART_LOG_LEVEL,
     securityContactConfigured: s.RAMPART_SECURITY_CONTACT !== undefined, securityTxtExpires, now,
     smtpConfigured: smtpUrl !== null, secureCookies: cookiesSecure(publicOrigin),
@@ -372,6 +395,10 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
     secrets: { secretKey: secretKey.bytes, encryptionKeys, source },
     trustProxy,
     tls: s.RAMPART_TLS_CERT_FILE !== undefined && s.RAMPART_TLS_KEY_FILE !== undefined ? { certFile: s.RAMPART_TLS_CERT_FILE, keyFile: s.RAMPART_TLS_KEY_FILE } : null,
+    httpRedirectPort: s.RAMPART_HTTP_REDIRECT_PORT ?? null,
+    hsts: { preload: s.RAMPART_HSTS_PRELOAD },
+    allowedHosts,
+    csrf: { trustedOrigins: s.RAMPART_CSRF_TRUSTED_ORIGINS },
     cors: { origins: s.RAMPART_CORS_ORIGINS, credentials: s.RAMPART_CORS_CREDENTIALS },
     cspReportOnly: s.RAMPART_CSP_REPORT_ONLY,
     bodyLimitBytes: s.RAMPART_BODY_LIMIT_BYTES,

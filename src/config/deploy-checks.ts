@@ -16,6 +16,7 @@ export interface DeployInput {
   readonly publicUrl: string | null;
   readonly tls: boolean;
   readonly trustProxy: false | object;
+  readonly hstsPreload: boolean;
   readonly corsOrigins: readonly string[];
   readonly corsCredentials: boolean;
   readonly logLevel: string;
@@ -73,6 +74,10 @@ export function deployFindings(input: DeployInput): Finding[] {
   else if (!input.publicUrl.startsWith('https://')) error('013', 'RAMPART_PUBLIC_URL', 'not https: session cookies are Secure and would never be sent', 'Serve Rampart over HTTPS and set an https:// public URL.');
   if (!input.tls && input.trustProxy === false) {
     error('020', 'RAMPART_TLS_CERT_FILE', 'neither TLS nor a trusted TLS-terminating proxy is configured', 'Set RAMPART_TLS_CERT_FILE and RAMPART_TLS_KEY_FILE, or RAMPART_TRUST_PROXY to the proxy in front of Rampart.');
+  }
+  if (input.hstsPreload && input.publicUrl?.startsWith('https://') !== true) {
+    // The preload list only takes a site served over https whose HSTS header has includeSubDomains (always sent) and preload.
+    error('021', 'RAMPART_HSTS_PRELOAD', 'preload is set but the public URL is not https, so no HSTS header would ever be sent', 'Serve Rampart over https and set an https:// RAMPART_PUBLIC_URL, or turn RAMPART_HSTS_PRELOAD off.');
   }
   if (input.corsOrigins.includes('*') && input.corsCredentials) {
     error('030', 'RAMPART_CORS_ORIGINS', '`*` with credentials would let any site act with a signed-in user\'s cookies', 'List exact origins in RAMPART_CORS_ORIGINS, or turn RAMPART_CORS_CREDENTIALS off.');

@@ -236,6 +236,13 @@ export const csrfPlugin = fp<CsrfOptions>(
       request[kCsrf] = { context, reply, preSession: undefined, created: false };
       done();
     });
+    // Every response, whatever its method or status: what a request may do depends on these
+    // headers, so a shared cache must never hand one origin's answer to another. Merged at
+    // onSend, after handlers and CORS have set their own Vary values.
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      addVary(reply);
+      done(null, payload);
+    });
     // preHandler: after the body is parsed and validated (so a form's `_csrf` field has passed
     // its schema) and before any handler runs.
     app.addHook('preHandler', async (request, reply) => {
@@ -243,7 +250,6 @@ export const csrfPlugin = fp<CsrfOptions>(
       // A bearer request carries no ambient credential: the browser never adds an Authorization
       // header on its own, and authentication did not read the cookie for it.
       if (request.principal?.credential === 'bearer') return undefined;
-      addVary(reply);
       const reason = await failure(request);
       if (reason === null) return undefined;
       const site = request.headers['sec-fetch-site'];

@@ -26,6 +26,14 @@ declare module 'fastify' {
   }
 }
 
+export interface SecurityHeadersOptions {
+  /**
+   * Add `preload` to HSTS, asking to be listed in the browsers' preload list. Opt-in: once
+   * listed, the domain and every subdomain are HTTPS-only in browsers for months after removal.
+   */
+  readonly hstsPreload?: boolean;
+}
+
 /** The API profile's CSP: an API response is data, never a document that may run or embed anything. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
@@ -147,9 +155,13 @@ function baselineHeaders(): readonly (readonly [string, string])[] {
  * completed with a fresh 128-bit nonce from `randomBytes(16)`, kept in `request.cspNonce` for
  * the templates (never written into HTML afterwards), and `Reporting-Endpoints` for `report-to`.
  */
-export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions }>(
+export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & SecurityHeadersOptions>(
   (app: FastifyInstance, options, done: (err?: Error) => void) => {
+    const preload: unknown = options.hstsPreload ?? false;
+    if (typeof preload !== 'boolean') throw new TypeError('security headers: hstsPreload must be a boolean');
     const headers = baselineHeaders();
+    // includeSubDomains is always part of the value, as the preload list requires.
+    const hsts = preload ? `${HSTS_VALUE}; preload` : HSTS_VALUE;
     const pageCsp = options.pageCsp;
     if (pageCsp !== undefined) {
       if (typeof pageCsp.reportOnly !== 'boolean') throw new TypeError('security headers: pageCsp.reportOnly must be a boolean');
@@ -161,8 +173,9 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions }>(
     app.decorateRequest('cspNonce', '');
     app.addHook('onRequest', (request, reply, next) => {
       for (const [name, value] of headers) reply.header(name, value);
+      // request.protocol says https over TLS, or when a trusted proxy's X-Forwarded-Proto says so.
       const https = request.protocol === 'https';
-      if (https) reply.header('strict-transport-security', HSTS_VALUE);
+      if (https) reply.header('strict-transport-security', hsts);
       if (pageCsp !== undefined && isPageRequest(request)) {
         const nonce = randomBytes(16).toString('base64');
         request.cspNonce = nonce;

@@ -30,6 +30,7 @@ export const SECURITY_EVENTS = {
   input_validation_fail: 'warn',
   malicious_csrf: 'error',
   malicious_csp_violation: 'warn',
+  malicious_host_header: 'warn',
   crypt_decrypt_fail: 'error',
   privilege_permissions_changed: 'warn',
   user_created: 'info',
