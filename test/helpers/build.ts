@@ -62,6 +62,21 @@ export interface BuildTestOptions {
   readonly shared?: BuildOptions['shared'];
   /** The clock API tokens and signing keys run on. */
   readonly clock?: () => number;
+  /** Wait until the new instance stops shedding load after boot (default true); load-shedding tests turn it off. */
+  readonly settle?: boolean;
+}
+
+const SETTLE_LIMIT_MS = 20_000;
+
+/**
+ * Waits, as a load balancer's readiness probe would, until the new instance stops shedding
+ * load: embedded PGlite compiles and starts on the main thread, and that stall at boot counts
+ * as event-loop delay until the next sample. The protection stays on; a test that starts
+ * before it settles would only measure the boot.
+ */
+async function settled(app: FastifyInstance): Promise<void> {
+  const deadline = Date.now() + SETTLE_LIMIT_MS;
+  while (app.isUnderPressure() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 /** A fresh Rampart with every protection on; the caller closes it (see {@link build}). */
@@ -69,6 +84,7 @@ export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<Bu
   const { config } = loadConfig(testEnvironment(options.env));
   const logs = new LogCapture();
   const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding, shared: options.shared, clock: options.clock });
+  if (options.settle !== false) await settled(app);
   return { app, config, logs };
 }
 

@@ -16,7 +16,10 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/status', 'HEAD /api/status', 'GET /api/csrf', 'HEAD /api/csrf', 'POST /api/auth/register', 'POST /api/auth/verify-email',
   'POST /api/auth/login', 'POST /api/auth/logout', 'POST /api/auth/password-reset/request', 'POST /api/auth/password-reset/confirm',
   'POST /api/setup', 'POST /api/auth/token', 'POST /api/auth/token/refresh', 'POST /api/auth/token/revoke',
-  'GET /.well-known/jwks.json', 'HEAD /.well-known/jwks.json',
+  'GET /.well-known/jwks.json', 'HEAD /.well-known/jwks.json', 'POST /csp-report', 'GET /static/:file', 'HEAD /static/:file',
+  // Pages for people who are not signed in (yet).
+  ...['/', '/login', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].flatMap((path) => [`GET ${path}`, `HEAD ${path}`]),
+  ...['/login', '/logout', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].map((path) => `POST ${path}`),
 ]);
 
 // CASL's subject() keeps the literal's type, which has no index signature; rules take any record.

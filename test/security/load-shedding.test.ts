@@ -5,7 +5,7 @@ import { build } from '../helpers/build.js';
 
 describe('load shedding', () => {
   it('answers 503 problem+json with Retry-After while the heap is over its threshold', async (t) => {
-    const { app } = await build(t, { loadShedding: { maxHeapUsedBytes: 1, sampleIntervalMs: 5 } });
+    const { app } = await build(t, { loadShedding: { maxHeapUsedBytes: 1, sampleIntervalMs: 5 }, settle: false });
     await wait(50);
     const res = await app.inject({ method: 'GET', url: '/api/status' });
     assert.equal(res.statusCode, 503);
@@ -16,7 +16,7 @@ describe('load shedding', () => {
   });
 
   it('sheds requests after the event loop stalls, then recovers', async (t) => {
-    const { app } = await build(t, { loadShedding: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 } });
+    const { app } = await build(t, { loadShedding: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 }, settle: false });
     assert.equal((await app.inject({ method: 'GET', url: '/api/status' })).statusCode, 200);
     let shed = false;
     // A stall is only visible once a sample covering it is taken, so stall and probe a few times.
