@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
+import { build, buildUnmanaged, type BuildResult, privateDatabase, randomIp, securityEventRows } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
 import { startSmtpServer } from '../helpers/smtp-server.js';
 
@@ -378,12 +378,11 @@ describe('accounts', () => {
 
 describe('first administrator', () => {
   let rampart: BuildResult;
-  before(async () => {
-    rampart = await buildUnmanaged();
-  });
-  after(() => rampart.app.close());
 
-  it('creates the first administrator once through the one-time setup token, then refuses the token', async () => {
+  it('creates the first administrator once through the one-time setup token, then refuses the token', async (t) => {
+    // Its own database: on the real target other test files create administrators in the shared one.
+    rampart = await buildUnmanaged({ env: await privateDatabase(t) });
+    t.after(() => rampart.app.close());
     const { app, logs } = rampart;
     const token = await app.accounts.issueSetupToken();
     assert.ok(token !== null, 'no administrator exists yet');
@@ -400,8 +399,9 @@ describe('first administrator', () => {
     assert.ok(!logs.text().includes(token), 'the setup token never reaches the log');
   });
 
-  it('refuses an invented setup token', async () => {
-    const res = await new Client(rampart.app).post('/api/setup', { token: randomBytes(32).toString('base64url'), name: 'Eve', email: uniqueEmail('eve'), password: strongPassword() });
+  it('refuses an invented setup token', async (t) => {
+    const { app } = await build(t);
+    const res = await new Client(app).post('/api/setup', { token: randomBytes(32).toString('base64url'), name: 'Eve', email: uniqueEmail('eve'), password: strongPassword() });
     assert.equal(res.statusCode, 400);
   });
 });
