@@ -17,6 +17,10 @@ const PUBLIC_ROUTES = new Set([
   'POST /api/auth/login', 'POST /api/auth/logout', 'POST /api/auth/password-reset/request', 'POST /api/auth/password-reset/confirm',
   'POST /api/setup', 'POST /api/auth/token', 'POST /api/auth/token/refresh', 'POST /api/auth/token/revoke',
   'GET /.well-known/jwks.json', 'HEAD /.well-known/jwks.json',
+  // The browser surface: sign-in and recovery pages, their forms, static files and CSP reports.
+  // The home page is not here: it lists posts, so it declares `read Post` like the API.
+  ...['/login', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].flatMap((path) => [`GET ${path}`, `HEAD ${path}`, `POST ${path}`]),
+  'POST /logout', 'GET /static/:file', 'HEAD /static/:file', 'POST /csp-report',
 ]);
 
 // CASL's subject() keeps the literal's type, which has no index signature; rules take any record.

@@ -48,7 +48,7 @@ export const postPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, { 
   app.get('/', { config: READ_POST, schema: { querystring: homeQuery, response: HTML_RESPONSE } }, async (request, reply) => {
     const q = (request.query.q ?? '').trim();
     const tag = request.query.tag ?? '';
-    const query = listPostsQuery.safeParse({ ...(q === '' ? {} : { q }), ...(tag === '' ? {} : { tag }), ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }), limit: HOME_PAGE_SIZE });
+    const query = listPostsQuery.safeParse({ ...(q === '' ? {} : { q }), ...(tag === '' ? {} : { tag }), ...(request.query.cursor === undefined ? {} : { cursor: request.query.cursor }), limit: String(HOME_PAGE_SIZE) });
     if (!query.success) return fail(reply, new RAMPART_ERR_BAD_REQUEST());
     const page = await posts.list(query.data, request.principal?.id ?? null);
     if (page === 'invalid_cursor') {
