@@ -365,21 +365,24 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
     });
     app.decorate('posts', posts);
     await app.register(postsRoutes, { posts });
-    await app.register(commentsRoutes, { comments: createCommentsRepository(database.db), posts, renderer, cursors: createCursorCodec({ key: cursorKey, kind: 'comments' }) });
-    await app.register(adminRoutes, {
+    const comments = createCommentsRepository(database.db);
+    const commentCursors = createCursorCodec({ key: cursorKey, kind: 'comments' });
+    await app.register(commentsRoutes, { comments, posts, renderer, cursors: commentCursors });
+    const admin = {
       repository: createAdminRepository(database.db),
       keyring: app.keyring,
       userCursors: createCursorCodec({ key: cursorKey, kind: 'users' }),
       eventCursors: createCursorCodec({ key: cursorKey, kind: 'security-events' }),
-      revokeAccess: async (userId) => {
+      revokeAccess: async (userId: string) => {
         await sessions.revokeAll(userId);
         await tokens.revokeAllForUser(userId, { personal: true });
       },
-    });
+    };
+    await app.register(adminRoutes, admin);
     // 16. The browser surface: the CSP report endpoint, then the pages (their own scope: the
     //     only place urlencoded forms are parsed).
     await app.register(cspReportPlugin, { store });
-    await app.register(webPlugin, { accounts, sessions, tokens, passwordMinLength: config.passwords.minLength, cacheTemplates: config.env !== 'development' });
+    await app.register(webPlugin, { accounts, sessions, tokens, passwordMinLength: config.passwords.minLength, publishing: { posts, comments, renderer, commentCursors, admin }, cacheTemplates: config.env !== 'development' });
     // 17. Extensions.
     for (const plugin of plugins) await app.register(plugin);
   },

@@ -119,6 +119,9 @@ export const authorizationPlugin = fp<AuthorizationOptions>(
         next();
         return;
       }
+      // Refused here: the decision is made, so the onSend check below must not take a page's
+      // answer to the refusal (a 303 to the sign-in page) for an undecided success.
+      (request as FastifyRequest & AuthorizationState)[DECIDED] = true;
       if (request.principal === null) {
         // The authentication plugin's 401 for a guest who must sign in first.
         void sendProblem(reply, { status: unauthenticated.statusCode, code: unauthenticated.code, title: unauthenticated.message });

@@ -62,6 +62,8 @@ export interface RouteContract {
   readonly access: AccessRule;
   /** The scope a bearer token needs, or null when tokens are not accepted (or the route is public). */
   readonly scope: string | null;
+  /** The route opted out of the CSRF guard (`csrf: false`). */
+  readonly csrfExempt: boolean;
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -121,7 +123,7 @@ export const routeContractPlugin = fp(
         throw new Error(`Route ${String(route.method)} ${route.url} declares the permission "${describeAccess(access)}" but no authorization plugin is registered before it.`);
       }
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        table.push({ method: String(method), url: route.url, access, scope: route.config?.scope ?? null });
+        table.push({ method: String(method), url: route.url, access, scope: route.config?.scope ?? null, csrfExempt: route.config?.csrf === false });
       }
     });
     done();

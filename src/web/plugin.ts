@@ -9,7 +9,11 @@ import { type AssetTable, loadAssets, staticRoutes, VIEWS_DIR } from './assets.j
 import { addFormParser } from './forms.js';
 import { accountPages } from './pages/account.js';
 import { authPages } from './pages/auth.js';
-import { homePage } from './pages/home.js';
+import { adminPages } from './pages/admin.js';
+import { editorPages } from './pages/editor.js';
+import { postPages } from './pages/posts.js';
+import type { PublishingPagesOptions } from './publishing.js';
+import { safeNextPath } from '../security/redirects.js';
 import { layoutData } from './render.js';
 
 export interface WebOptions {
@@ -17,6 +21,8 @@ export interface WebOptions {
   readonly sessions: SessionManager;
   readonly tokens: TokensService;
   readonly passwordMinLength: number;
+  /** The publishing services the API uses, shared by the post, editor and admin pages. */
+  readonly publishing: PublishingPagesOptions;
   /** Compile each template once and keep it (default true); development turns it off to pick up edits. */
   readonly cacheTemplates?: boolean;
 }
@@ -40,7 +46,12 @@ const ERROR_HEADINGS: Readonly<Record<number, string>> = {
  */
 function problemPage(eta: Eta, assets: AssetTable): ProblemPageRenderer {
   return (reply: FastifyReply, problem: Problem) => {
-    if (problem.status === 401) return reply.redirect('/login', 303);
+    if (problem.status === 401) {
+      // Back to this page after signing in, when it is one a GET can return to.
+      const request = reply.request;
+      const next = request.method === 'GET' ? safeNextPath(request.url) : '/';
+      return reply.redirect(next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`, 303);
+    }
     const retryAfter = reply.getHeader('retry-after');
     const heading = ERROR_HEADINGS[problem.status] ?? (problem.status >= 500 ? 'Something went wrong' : 'Request refused');
     const html = eta.render('./error', { ...layoutData(reply.request, assets, heading, ''), problem, retryAfter: typeof retryAfter === 'string' ? retryAfter : '' });
@@ -63,7 +74,9 @@ export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, options) =>
   addFormParser(app);
 
   await app.register(staticRoutes, { assets });
-  await app.register(homePage);
+  await app.register(postPages, options.publishing);
+  await app.register(editorPages, options.publishing);
+  await app.register(adminPages, options.publishing);
   await app.register(authPages, { accounts: options.accounts, sessions: options.sessions, passwordMinLength: options.passwordMinLength });
   await app.register(accountPages, options);
 };

@@ -17,6 +17,9 @@ export interface NavLink {
  */
 export const NAVIGATION: readonly NavLink[] = [
   { href: '/', label: 'Home', show: 'always' },
+  { href: '/posts/new', label: 'Write', show: 'signed-in' },
+  { href: '/posts/mine', label: 'My posts', show: 'signed-in' },
+  { href: '/admin', label: 'Admin', show: { roles: ['admin'] } },
   { href: '/account', label: 'Account', show: 'signed-in' },
   { href: '/login', label: 'Sign in', show: 'anonymous' },
   { href: '/register', label: 'Register', show: 'anonymous' },

@@ -16,10 +16,11 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/status', 'HEAD /api/status', 'GET /api/csrf', 'HEAD /api/csrf', 'POST /api/auth/register', 'POST /api/auth/verify-email',
   'POST /api/auth/login', 'POST /api/auth/logout', 'POST /api/auth/password-reset/request', 'POST /api/auth/password-reset/confirm',
   'POST /api/setup', 'POST /api/auth/token', 'POST /api/auth/token/refresh', 'POST /api/auth/token/revoke',
-  'GET /.well-known/jwks.json', 'HEAD /.well-known/jwks.json', 'POST /csp-report', 'GET /static/:file', 'HEAD /static/:file',
-  // Pages for people who are not signed in (yet).
-  ...['/', '/login', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].flatMap((path) => [`GET ${path}`, `HEAD ${path}`]),
-  ...['/login', '/logout', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].map((path) => `POST ${path}`),
+  'GET /.well-known/jwks.json', 'HEAD /.well-known/jwks.json',
+  // The browser surface: sign-in and recovery pages, their forms, static files and CSP reports.
+  // The home page is not here: it lists posts, so it declares `read Post` like the API.
+  ...['/login', '/register', '/verify-email', '/forgot-password', '/reset-password', '/setup'].flatMap((path) => [`GET ${path}`, `HEAD ${path}`, `POST ${path}`]),
+  'POST /logout', 'GET /static/:file', 'HEAD /static/:file', 'POST /csp-report',
 ]);
 
 // CASL's subject() keeps the literal's type, which has no index signature; rules take any record.

@@ -66,7 +66,7 @@ describe('pages', () => {
     assert.equal(logout.headers['clear-site-data'], '"cookies", "storage"');
     const after = await client.page('/account');
     assert.equal(after.statusCode, 303, 'signed out: the account page sends the browser to sign in');
-    assert.equal(after.headers.location, '/login');
+    assert.equal(after.headers.location, '/login?next=%2Faccount');
   });
 
   it('a verification link only shows a button: the GET spends nothing, the POST form does', async () => {

@@ -9,6 +9,7 @@ import { noQuery } from '../accounts/schemas.js';
 import { emailAad } from '../accounts/users.js';
 import { ADMIN_ERR_LAST_ADMIN, ADMIN_ERR_SELF_CHANGE, ADMIN_ERR_USER_NOT_FOUND } from './errors.js';
 import type { AdminRepository, AdminUserRecord } from './repository.js';
+import { changeUserAsAdmin } from './user-changes.js';
 import {
   adminUserPageSchema, adminUserSchema, eventCursorSchema, listEventsQuery, listUsersQuery, securityEventPageSchema, updateUserBody,
   userCursorSchema, type AdminUserView,
@@ -55,26 +56,11 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = (app, { re
     config: { access: { action: 'manage', subject: 'User' }, scope: 'admin' },
     schema: { params: idParams, querystring: noQuery, body: updateUserBody, response: { 200: adminUserSchema } },
   }, async (request, reply) => {
-    const actor = request.principal?.id ?? '';
-    const target = request.params.id;
-    if (request.authorize('manage', 'User', { id: target }) !== 'allowed') return fail(reply, new AUTHZ_ERR_FORBIDDEN());
-    if (target === actor) {
-      request.server.securityEvents.recordFor(request, 'authz_fail', { details: { action: 'manage', subject: 'User', subject_id: target, reason: 'self_change' } });
-      return fail(reply, new ADMIN_ERR_SELF_CHANGE());
-    }
-    const change = await repository.changeUser(target, request.body, now());
-    if (!change.ok) return fail(reply, change.reason === 'not_found' ? new ADMIN_ERR_USER_NOT_FOUND() : new ADMIN_ERR_LAST_ADMIN());
-    const { before, after } = change;
-    if (before.role !== after.role || before.disabled !== after.disabled) {
-      // The new role or the disabling holds from the target's next request: every session and
-      // API token they had is revoked, so nothing issued under the old privileges survives.
-      // Recorded first: the change is committed, so the log must say so even if revoking fails.
-      request.server.securityEvents.recordFor(request, 'privilege_permissions_changed', {
-        details: { target_id: target, from_role: before.role, to_role: after.role, disabled: after.disabled, was_disabled: before.disabled },
-      });
-      await revokeAccess(target);
-    }
-    return view(after);
+    const change = await changeUserAsAdmin(request, { repository, revokeAccess, now }, request.params.id, request.body);
+    if (change.ok) return view(change.user);
+    if (change.reason === 'forbidden') return fail(reply, new AUTHZ_ERR_FORBIDDEN());
+    if (change.reason === 'self_change') return fail(reply, new ADMIN_ERR_SELF_CHANGE());
+    return fail(reply, change.reason === 'not_found' ? new ADMIN_ERR_USER_NOT_FOUND() : new ADMIN_ERR_LAST_ADMIN());
   });
 
   app.get('/api/admin/security-events', {

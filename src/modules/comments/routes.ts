@@ -29,6 +29,18 @@ function commentSubject(comment: CommentRecord): { id: string; authorId: string;
   return { id: comment.id, authorId: comment.authorId, hidden: comment.hidden, postPublished: comment.postPublished };
 }
 
+/**
+ * Loads the comment and decides `action` on it: the comment, or null once the answer (404 when
+ * the caller may not know it exists, 403 otherwise) is sent. The API and the pages share it.
+ */
+export async function authorizedComment(comments: CommentsRepository, request: FastifyRequest, reply: FastifyReply, id: string, action: 'delete' | 'hide'): Promise<CommentRecord | null> {
+  const comment = await comments.findById(id);
+  const decision = comment === null ? 'not_found' : request.authorize(action, 'Comment', commentSubject(comment));
+  if (decision === 'not_found') fail(reply, new COMMENT_ERR_NOT_FOUND());
+  else if (decision === 'forbidden') fail(reply, new AUTHZ_ERR_FORBIDDEN());
+  return decision === 'allowed' ? comment : null;
+}
+
 /** Comments: plain text under published posts; authors delete their own, moderators hide any. */
 export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app, { comments, posts, renderer, cursors, now = () => new Date() }) => {
   const view = (comment: CommentRecord): CommentView => ({
@@ -40,15 +52,6 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
     hidden: comment.hidden,
     createdAt: comment.createdAt.toISOString(),
   });
-
-  /** Loads the comment and decides `action` on it: the comment, or null once the answer (404/403) is sent. */
-  async function authorizedComment(request: FastifyRequest, reply: FastifyReply, id: string, action: 'delete' | 'hide'): Promise<CommentRecord | null> {
-    const comment = await comments.findById(id);
-    const decision = comment === null ? 'not_found' : request.authorize(action, 'Comment', commentSubject(comment));
-    if (decision === 'not_found') fail(reply, new COMMENT_ERR_NOT_FOUND());
-    else if (decision === 'forbidden') fail(reply, new AUTHZ_ERR_FORBIDDEN());
-    return decision === 'allowed' ? comment : null;
-  }
 
   app.get('/api/posts/:id/comments', {
     config: { access: { action: 'read', subject: 'Comment' }, scope: 'posts:read' },
@@ -100,7 +103,7 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
     config: { access: { action: 'delete', subject: 'Comment' }, scope: 'posts:write' },
     schema: { params: idParams, querystring: noQuery, response: { 204: z.null() } },
   }, async (request, reply) => {
-    const comment = await authorizedComment(request, reply, request.params.id, 'delete');
+    const comment = await authorizedComment(comments, request, reply, request.params.id, 'delete');
     if (comment === null) return reply;
     await comments.delete(comment.id);
     return reply.code(204).send(null);
@@ -110,7 +113,7 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
     config: { access: { action: 'hide', subject: 'Comment' }, scope: 'posts:write' },
     schema: { params: idParams, querystring: noQuery, body: emptyBody, response: { 200: commentSchema } },
   }, async (request, reply) => {
-    const comment = await authorizedComment(request, reply, request.params.id, 'hide');
+    const comment = await authorizedComment(comments, request, reply, request.params.id, 'hide');
     if (comment === null) return reply;
     await comments.hide(comment.id, request.principal?.id ?? '', new Date(Math.floor(now().getTime())));
     const hidden = await comments.findById(comment.id);

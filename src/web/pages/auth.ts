@@ -4,6 +4,7 @@ import { context } from '../../modules/accounts/routes.js';
 import { emailSchema, nameSchema } from '../../modules/accounts/schemas.js';
 import type { AccountsService } from '../../modules/accounts/service.js';
 import { endBrowserSession, startBrowserSession } from '../../modules/accounts/sign-in.js';
+import { SAFE_FALLBACK, safeNextPath } from '../../security/redirects.js';
 import type { SessionManager } from '../../security/sessions.js';
 import { formBody, textField } from '../forms.js';
 import { HTML_RESPONSE, LINK_QUERY, NO_QUERY, PUBLIC_PAGE, throttled, wellFormedToken } from '../page-routes.js';
@@ -24,9 +25,9 @@ const NOTICES = {
   deleted: 'Your account was deleted.',
   'admin-created': 'The administrator account exists: sign in.',
 } as const;
-const noticeQuery = z.strictObject({ done: z.enum(Object.keys(NOTICES) as [keyof typeof NOTICES, ...(keyof typeof NOTICES)[]]).optional() });
+const noticeQuery = z.strictObject({ done: z.enum(Object.keys(NOTICES) as [keyof typeof NOTICES, ...(keyof typeof NOTICES)[]]).optional(), next: z.string().max(4096).optional() });
 
-const loginForm = formBody({ email: textField(320), password: textField(1024) });
+const loginForm = formBody({ email: textField(320), password: textField(1024), next: textField(4096).optional() });
 const registerForm = formBody({ name: textField(400), email: textField(320), password: textField(1024) });
 const tokenForm = formBody({ token: textField(256) });
 const forgotForm = formBody({ email: textField(320) });
@@ -34,6 +35,16 @@ const resetForm = formBody({ token: textField(256), password: textField(1024) })
 const setupForm = formBody({ token: textField(256), name: textField(400), email: textField(320), password: textField(1024) });
 
 type Fields = Record<string, string | undefined>;
+
+/**
+ * Where to go after signing in: a same-origin path that passed `safeNextPath`, or '' for the
+ * default (the account page). Anything that could leave the origin becomes ''.
+ */
+function nextPath(value: string | undefined): string {
+  if (value === undefined || value === '') return '';
+  const path = safeNextPath(value);
+  return path === SAFE_FALLBACK ? '' : path;
+}
 
 /** Name and email checked as the API checks them; the messages say how to fix each. */
 function checkIdentity(input: { name: string; email: string }): { errors: Fields; name: string; email: string } {
@@ -55,24 +66,26 @@ export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accoun
   const passwordHint = `At least ${passwordMinLength} characters. A few unrelated words make a strong, memorable password.`;
 
   app.get('/login', { config: PUBLIC_PAGE, schema: { querystring: noticeQuery, response: HTML_RESPONSE } }, async (request, reply) => {
-    if (request.principal !== null) return seeOther(reply, '/account');
+    const next = nextPath(request.query.next);
+    if (request.principal !== null) return seeOther(reply, next === '' ? '/account' : next);
     const notice = request.query.done === undefined ? '' : NOTICES[request.query.done];
-    return renderPage(request, reply, 'login', { title: 'Sign in', notice, email: '' }, { form: true });
+    return renderPage(request, reply, 'login', { title: 'Sign in', notice, email: '', next }, { form: true });
   });
 
   app.post('/login', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: loginForm, response: HTML_RESPONSE } }, async (request, reply) => {
     const email = emailSchema.safeParse(request.body.email);
     const echo = request.body.email.slice(0, 254);
+    const next = nextPath(request.body.next);
     if (!email.success || request.body.password === '') {
-      return renderPage(request, reply, 'login', { title: 'Sign in', error: 'Enter your email address and password.', email: echo }, { form: true, status: 400 });
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: 'Enter your email address and password.', email: echo, next }, { form: true, status: 400 });
     }
     const result = await accounts.login({ email: email.data, password: request.body.password }, context(request));
     if (!result.ok) {
-      if (result.reason === 'limited') return renderPage(request, reply, 'login', { title: 'Sign in', error: throttled(reply, result), email: echo }, { form: true, status: 429 });
-      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo }, { form: true, status: 401 });
+      if (result.reason === 'limited') return renderPage(request, reply, 'login', { title: 'Sign in', error: throttled(reply, result), email: echo, next }, { form: true, status: 429 });
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo, next }, { form: true, status: 401 });
     }
     await startBrowserSession(request, reply, sessions, result.token);
-    return seeOther(reply, '/account');
+    return seeOther(reply, next === '' ? '/account' : next);
   });
 
   app.post('/logout', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: formBody({}), response: HTML_RESPONSE } }, async (request, reply) => {
