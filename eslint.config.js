@@ -70,7 +70,12 @@ export default tseslint.config(
   {
     // The pages' one script runs in the browser.
     files: ['src/web/static/**/*.js'],
-    languageOptions: { globals: { document: 'readonly', window: 'readonly', HTMLFormElement: 'readonly' } },
+    languageOptions: {
+      globals: {
+        document: 'readonly', window: 'readonly', HTMLFormElement: 'readonly', HTMLTextAreaElement: 'readonly', HTMLInputElement: 'readonly',
+        fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', DOMParser: 'readonly',
+      },
+    },
   },
   {
     // Build and run scripts: they touch only the project's own paths.

@@ -362,6 +362,7 @@ const rampart = fp<{ config: Config; resources: Resources; loadShedding?: Partia
       renderer,
       cursors: createCursorCodec({ key: cursorKey, kind: 'posts' }),
       writesPerUser: createAttemptLimiter({ store, keyPrefix: 'rl:content-writes', points: 120, durationSeconds: 600 }),
+      previewsPerUser: createAttemptLimiter({ store, keyPrefix: 'rl:content-previews', points: 60, durationSeconds: 60 }),
     });
     app.decorate('posts', posts);
     await app.register(postsRoutes, { posts });

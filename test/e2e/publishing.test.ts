@@ -138,6 +138,8 @@ describe('publishing through the pages in a real browser (chromium)', () => {
     await author.page.getByLabel('Tags').fill('notes, Security');
     // First an ordinary post, previewed (the editor screenshot), then the hostile one.
     await author.page.getByLabel('Body').fill('Some **bold** words, a [link](https://example.com/) and a list:\n\n- `code`\n- *emphasis*\n\n> A quotation.');
+    // The live preview: the server renders and sanitizes as the author types (same-origin script, page CSP).
+    await author.page.locator('#live-preview [data-preview-output] strong', { hasText: 'bold' }).waitFor({ timeout: 15_000 });
     await click(author.page, 'Preview');
     await author.page.getByRole('heading', { name: 'Preview' }).waitFor({ timeout: 15_000 }).catch(async () => {
       throw new Error(`no preview: ${((await author.page.textContent('main')) ?? '').replace(/\s+/g, ' ').slice(0, 600)}`);

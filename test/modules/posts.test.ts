@@ -96,6 +96,21 @@ describe('posts and comments', () => {
       assert.equal(json<PostBody>(await alice.client.get(`/api/posts/${post.id}`)).body, 'Some *Markdown*.', 'the refused edit changed nothing');
     });
 
+    it('previews Markdown as saving would render it, stores nothing, and limits previews per user', async () => {
+      const writer = await signedIn(rampart.app);
+      const res = await writer.client.post('/api/posts/preview', { body: '# Hi\n\n<script>alert(1)</script>\n\n<a href="javascript:alert(1)">x</a> and **bold**' });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(json(res), { html: '<h1>Hi</h1>\n\n<p><a rel="nofollow ugc noopener noreferrer">x</a> and <strong>bold</strong></p>\n' });
+      const stored = await rampart.app.database.db.selectFrom('posts').select('id').where('author_id', '=', writer.user.id).execute();
+      assert.equal(stored.length, 0);
+      assert.equal((await guest.post('/api/posts/preview', { body: 'x' })).statusCode, 401);
+      assert.equal((await writer.client.post('/api/posts/preview', { body: 'x', title: 'y' })).statusCode, 400);
+      let refused = 0;
+      for (let i = 0; i < 61; i += 1) if ((await writer.client.post('/api/posts/preview', { body: `p${i}` })).statusCode === 429) refused += 1;
+      assert.ok(refused >= 1, 'the preview budget ran out');
+      assert.equal(json<PostBody>(await writer.client.post('/api/posts', { title: 't', body: 'b' })).status, 'draft', 'previews do not spend the content writes');
+    });
+
     it('refuses form, text and multipart bodies with 415, so a cross-site form cannot post', async () => {
       for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
         const res = await alice.client.send({ method: 'POST', url: '/api/posts', payload: 'title=x&body=y', headers: { 'content-type': type } });

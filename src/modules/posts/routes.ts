@@ -9,7 +9,7 @@ import { fail, limited } from '../accounts/routes.js';
 import { noQuery } from '../accounts/schemas.js';
 import { CONTENT_ERR_TOO_MANY_WRITES, POST_ERR_NOT_FOUND } from './errors.js';
 import type { PostRecord } from './repository.js';
-import { createPostBody, emptyBody, listPostsQuery, POST_ROUTE_BODY_LIMIT, postPageSchema, postSchema, updatePostBody } from './schemas.js';
+import { createPostBody, emptyBody, listPostsQuery, POST_ROUTE_BODY_LIMIT, postPageSchema, postSchema, previewBody, previewSchema, updatePostBody } from './schemas.js';
 import { postSubject, postView, type PostsService } from './service.js';
 
 export interface PostsRoutesOptions {
@@ -77,6 +77,18 @@ export const postsRoutes: FastifyPluginAsyncZod<PostsRoutesOptions> = (app, { po
     if (post === null) return fail(reply, new AUTH_ERR_UNAUTHENTICATED());
     void reply.code(201).header('location', `/api/posts/${post.id}`);
     return postView(post);
+  });
+
+  // The editor's live preview: Markdown in, the HTML saving would store out, nothing saved.
+  app.post('/api/posts/preview', {
+    config: write('create'),
+    bodyLimit: POST_ROUTE_BODY_LIMIT,
+    schema: { querystring: noQuery, body: previewBody, response: { 200: previewSchema } },
+  }, async (request, reply) => {
+    const preview = await posts.preview(request.principal?.id ?? '', request.body.body);
+    if ('html' in preview) return preview;
+    request.server.securityEvents.recordFor(request, 'excess_rate_limit_exceeded', { details: { limit: 'previews' } });
+    return limited(reply, { ok: false, reason: 'limited', retryAfterSeconds: preview.retryAfterSeconds }, new CONTENT_ERR_TOO_MANY_WRITES());
   });
 
   app.patch('/api/posts/:id', {

@@ -26,6 +26,8 @@ export const createPostBody = z.strictObject({ title: titleSchema, body: markdow
 export const updatePostBody = z.strictObject({ title: titleSchema.optional(), body: markdownSchema.optional(), tags: tagsSchema.optional() })
   .refine((body) => body.title !== undefined || body.body !== undefined || body.tags !== undefined, 'name at least one of title, body, tags');
 export const emptyBody = z.strictObject({}).optional();
+export const previewBody = z.strictObject({ body: markdownSchema });
+export const previewSchema = z.object({ html: z.string() });
 
 export const listPostsQuery = z.strictObject({
   q: z.string().max(200).transform((value) => value.trim()).pipe(z.string().max(100)).optional(),

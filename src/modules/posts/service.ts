@@ -16,6 +16,8 @@ export interface PostsServiceOptions {
   readonly cursors: CursorCodec;
   /** Posts and comments written per user: a flood of 64 KiB posts costs sanitizing time. */
   readonly writesPerUser: AttemptLimiter;
+  /** Live previews per user: the editor renders as the author types, so they have their own, larger budget. */
+  readonly previewsPerUser: AttemptLimiter;
   readonly now?: () => Date;
 }
 
@@ -45,7 +47,7 @@ export function postView(post: PostRecord): PostView {
  * Posts: Markdown in, sanitized HTML stored beside it, on write only. Authorization is the
  * caller's (the routes decide with `request.authorize` before calling a write here).
  */
-export function createPostsService({ repository, renderer, cursors, writesPerUser, now = () => new Date() }: PostsServiceOptions) {
+export function createPostsService({ repository, renderer, cursors, writesPerUser, previewsPerUser, now = () => new Date() }: PostsServiceOptions) {
   // Milliseconds only: JavaScript dates carry no more, so keyset cursors compare exactly.
   const clock = () => new Date(Math.floor(now().getTime()));
   return {
@@ -87,6 +89,13 @@ export function createPostsService({ repository, renderer, cursors, writesPerUse
     },
 
     /** The new draft; null when its author was deleted while it was written (or right after). */
+    /** Renders Markdown as saving would, without saving; null when the user's preview budget is spent. */
+    async preview(userId: string, markdown: string): Promise<{ html: string } | { retryAfterSeconds: number }> {
+      const claim = await previewsPerUser.consume(userId);
+      if (!claim.allowed) return { retryAfterSeconds: claim.retryAfterSeconds };
+      return { html: renderer.post(markdown) };
+    },
+
     async create(authorId: string, input: { title: string; body: string; tags: readonly string[] }): Promise<PostRecord | null> {
       const id = randomUUID();
       if (!(await repository.insert({ id, authorId, title: input.title, body: input.body, html: renderer.post(input.body), tags: input.tags, now: clock() }))) return null;
