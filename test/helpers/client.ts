@@ -1,4 +1,4 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { randomIp } from './build.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -24,6 +24,16 @@ async function recovered(app: FastifyInstance): Promise<void> {
   const deadline = Date.now() + RECOVERY_LIMIT_MS;
   do await new Promise((resolve) => setTimeout(resolve, 100));
   while (app.isUnderPressure() && Date.now() < deadline);
+}
+
+/** `app.inject`, retrying a request the server shed once it recovers (see {@link Client}). */
+export async function injectRetryingShed(app: FastifyInstance, options: InjectOptions): Promise<LightMyRequestResponse> {
+  let response = await app.inject(options);
+  for (let attempt = 0; attempt < SHED_RETRIES && wasShed(response); attempt += 1) {
+    await recovered(app);
+    response = await app.inject(options);
+  }
+  return response;
 }
 
 /**

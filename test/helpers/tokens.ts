@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { randomIp } from './build.js';
-import { json } from './client.js';
+import { injectRetryingShed, json } from './client.js';
 
 export interface TestUser {
   readonly id: string;
@@ -29,7 +29,7 @@ export async function createVerifiedUser(app: FastifyInstance, role: 'author' | 
 
 /** `POST /api/auth/token` as a script sends it: JSON, no cookie, no CSRF token. */
 export function requestToken(app: FastifyInstance, body: Record<string, unknown>, ip = randomIp()): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'POST', url: '/api/auth/token', payload: body, remoteAddress: ip });
+  return injectRetryingShed(app, { method: 'POST', url: '/api/auth/token', payload: body, remoteAddress: ip });
 }
 
 export async function tokenPair(app: FastifyInstance, user: TestUser, scope?: string): Promise<TokenPairBody> {
@@ -44,9 +44,9 @@ export function bearer(token: string): Record<string, string> {
 
 /** A bearer request from a client with no cookie jar. */
 export function withBearer(app: FastifyInstance, token: string, request: { method?: 'GET' | 'POST' | 'DELETE'; url: string; payload?: Record<string, unknown> }, ip = randomIp()): Promise<LightMyRequestResponse> {
-  return app.inject({ method: request.method ?? 'GET', url: request.url, headers: bearer(token), remoteAddress: ip, ...(request.payload === undefined ? {} : { payload: request.payload }) });
+  return injectRetryingShed(app, { method: request.method ?? 'GET', url: request.url, headers: bearer(token), remoteAddress: ip, ...(request.payload === undefined ? {} : { payload: request.payload }) });
 }
 
 export function refresh(app: FastifyInstance, refreshToken: string, ip = randomIp()): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'POST', url: '/api/auth/token/refresh', payload: { refresh_token: refreshToken }, remoteAddress: ip });
+  return injectRetryingShed(app, { method: 'POST', url: '/api/auth/token/refresh', payload: { refresh_token: refreshToken }, remoteAddress: ip });
 }
