@@ -16,7 +16,7 @@ const SHED_RETRIES = 3;
 const RECOVERY_LIMIT_MS = 15_000;
 
 function wasShed(response: LightMyRequestResponse): boolean {
-  return response.statusCode === 503 && response.body.includes('"RAMPART_ERR_OVERLOADED"');
+  return response.statusCode === 503 && response.body.includes('RAMPART_ERR_OVERLOADED');
 }
 
 /** Resolves once the instance no longer sheds load (or after 15 s, when the retry shows the 503 again). */

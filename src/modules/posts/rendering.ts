@@ -94,11 +94,12 @@ export interface ContentRenderer {
 }
 
 const ORDERED_LIST_START = /^-?\d{1,9}$/;
-// Closers of comments and CDATA sections, and of the raw-text elements that matter in XML or
-// foreign content. Harmless inside an HTML attribute value, but a value holding one turns into
+// Closers of comments and CDATA sections, and anything that looks like a tag (`<p`, `</x`,
+// `<!`, `<?`). Harmless inside an HTML attribute value, but a value holding one turns into
 // markup if the stored HTML is ever parsed in another context (an XHTML feed, inline SVG).
-// DOMPurify drops such attributes too (SAFE_FOR_XML); no genuine link, title or alt needs them.
-const MARKUP_BREAKOUT = /(?:--!?|\])>|<\/(?:style|title)/i;
+// DOMPurify drops such attributes too (SAFE_FOR_XML, which names more closers in each release);
+// no genuine link, title or alt needs them.
+const MARKUP_BREAKOUT = /(?:--!?|\])>|<[/!?\w]/i;
 const LINE_BREAK = /\r\n|\r|\n/g;
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 const HTML_SPECIAL = /[&<>"']/g;
