@@ -93,6 +93,9 @@ async function prepareReal() {
     },
     async cleanup() {
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      // Tests' private databases are named rampart_<run id>_db_…; one still in use at its test's end is dropped here.
+      const privates = await admin.query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, [`rampart_${runId}_db_%`]);
+      for (const { datname } of privates.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
       // Tests name the roles they create rampart_<run id>_…; they are cluster-wide.
       const roles = await admin.query(`SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, [`rampart_${runId}_%`]);
       for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS "${rolname.replaceAll('"', '""')}"`);

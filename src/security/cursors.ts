@@ -40,7 +40,9 @@ export function createCursorCodec({ key, kind }: CursorCodecOptions): CursorCode
       const [body, signature, extra] = cursor.split('.');
       if (body === undefined || signature === undefined || extra !== undefined || !BASE64URL.test(body) || !BASE64URL.test(signature)) return null;
       const given = Buffer.from(signature, 'base64url');
-      if (given.length !== MAC_BYTES || !timingSafeEqual(given, mac(body))) return null;
+      // Only the canonical spelling: base64url's last character carries unused bits, so an
+      // edited character could otherwise decode to the same MAC and pass as untouched.
+      if (given.length !== MAC_BYTES || given.toString('base64url') !== signature || !timingSafeEqual(given, mac(body))) return null;
       let value: unknown;
       try {
         value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));

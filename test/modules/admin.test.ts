@@ -142,7 +142,9 @@ describe('administration', () => {
 
 describe('the last administrator', () => {
   it('cannot delete their own account; once another administrator exists, they can', async (t) => {
-    const { app } = await build(t, { env: await privateDatabase(t) });
+    const { app } = await buildUnmanaged({ env: await privateDatabase(t) });
+    // Closed inside the test, before its private database is dropped.
+    t.after(() => app.close());
     const others = await app.database.db.selectFrom('users').select('id').where('role', '=', 'admin').execute();
     assert.equal(others.length, 0, 'a private database starts without administrators');
     const only = await signedIn(app, 'admin');
