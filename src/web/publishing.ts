@@ -1,12 +1,11 @@
 import { subject as tagSubject } from '@casl/ability';
 import type { FastifyRequest } from 'fastify';
-import type { AdminRepository } from '../modules/admin/repository.js';
+import type { AdminRoutesOptions } from '../modules/admin/routes.js';
 import type { CommentsRepository } from '../modules/comments/repository.js';
 import type { ContentRenderer } from '../modules/posts/rendering.js';
 import type { PostRecord } from '../modules/posts/repository.js';
 import type { PostsService } from '../modules/posts/service.js';
 import type { CursorCodec } from '../security/cursors.js';
-import type { Keyring } from '../security/keyring.js';
 
 /** What the publishing pages share with the API: the same services, repositories, renderer and cursors. */
 export interface PublishingPagesOptions {
@@ -14,13 +13,8 @@ export interface PublishingPagesOptions {
   readonly comments: CommentsRepository;
   readonly renderer: ContentRenderer;
   readonly commentCursors: CursorCodec;
-  readonly admin: {
-    readonly repository: AdminRepository;
-    readonly keyring: Keyring;
-    readonly userCursors: CursorCodec;
-    readonly eventCursors: CursorCodec;
-    readonly revokeAccess: (userId: string) => Promise<void>;
-  };
+  /** The admin API's own dependencies, so the admin pages and the API change users the same way. */
+  readonly admin: Omit<AdminRoutesOptions, 'now'>;
   readonly now?: () => Date;
 }
 

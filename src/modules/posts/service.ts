@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AttemptLimiter } from '../../security/brute-force.js';
 import type { CursorCodec } from '../../security/cursors.js';
+import type { ContentRenderer } from './rendering.js';
 import type { PostRecord, PostsRepository } from './repository.js';
 import { postCursorSchema, type ListPostsQuery, type PostView } from './schemas.js';
-
-/** Turns what people write into what pages show: sanitized HTML from Markdown, escaped plain text. */
-export interface ContentRenderer {
-  post(markdown: string): string;
-  comment(text: string): string;
-}
 
 export interface PostsServiceOptions {
   readonly repository: PostsRepository;
@@ -89,7 +84,7 @@ export function createPostsService({ repository, renderer, cursors, writesPerUse
     },
 
     /** The new draft; null when its author was deleted while it was written (or right after). */
-    /** Renders Markdown as saving would, without saving; null when the user's preview budget is spent. */
+    /** Renders Markdown as saving would, without saving; the retry delay when the user's preview budget is spent. */
     async preview(userId: string, markdown: string): Promise<{ html: string } | { retryAfterSeconds: number }> {
       const claim = await previewsPerUser.consume(userId);
       if (!claim.allowed) return { retryAfterSeconds: claim.retryAfterSeconds };
