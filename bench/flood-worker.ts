@@ -1,7 +1,6 @@
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import { checkLoopbackOrigin } from './load.js';
 import { currentThreadCpuMicros } from './thread-cpu.js';
 import { checkLocalAddress, type FloodJob, type HealthzJob, type HealthzResult, type LatencySummary, type LoginFloodJob, type LoginFloodResult, type OutcomeCount, type WorkerMessage } from './flood.js';
@@ -153,11 +152,21 @@ function accountPicker(job: LoginFloodJob): (client: LoginClient) => string {
   };
 }
 
+/** To the bench process, over the IPC channel it opened. */
+function tell(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else process.send(message, undefined, undefined, () => {
+      resolve();
+    });
+  });
+}
+
 async function loginFlood(job: LoginFloodJob, go: Promise<void>): Promise<LoginFloodResult> {
   const origin = checkLoopbackOrigin(job.origin);
   for (const address of job.clients) checkLocalAddress(address);
   const clients = await Promise.all(job.clients.map((address) => prepareClient(origin, address)));
-  parentPort?.postMessage({ type: 'ready' } satisfies WorkerMessage);
+  void tell({ type: 'ready' });
   await go;
   const pick = accountPicker(job);
   const existing = new Set(job.accounts);
@@ -224,7 +233,7 @@ async function healthzMonitor(job: HealthzJob, go: Promise<void>): Promise<Healt
   // One request before the start, so the first measured one does not pay for the connection.
   const first = await check();
   if (first.status !== 200) throw new Error(`GET /healthz answered ${first.status} before the start`);
-  parentPort?.postMessage({ type: 'ready' } satisfies WorkerMessage);
+  void tell({ type: 'ready' });
   await go;
   const ok = createHistogram();
   const inFlight = new Set<Promise<void>>();
@@ -276,20 +285,20 @@ async function healthzMonitor(job: HealthzJob, go: Promise<void>): Promise<Healt
 }
 
 async function main(): Promise<void> {
-  const job = workerData as FloodJob;
+  const job = JSON.parse(process.env.BENCH_FLOOD_JOB ?? '{}') as FloodJob;
   const go = new Promise<void>((resolve) => {
-    // The main thread sends one message, `go` (MainMessage).
-    parentPort?.once('message', () => {
+    // The bench sends one message, `go` (MainMessage).
+    process.once('message', () => {
       resolve();
     });
   });
   try {
     const result = job.kind === 'login' ? await loginFlood(job, go) : await healthzMonitor(job, go);
-    parentPort?.postMessage({ type: 'done', result } satisfies WorkerMessage);
+    await tell({ type: 'done', result });
   } catch (err) {
-    parentPort?.postMessage({ type: 'failed', message: err instanceof Error ? err.message : String(err) } satisfies WorkerMessage);
+    await tell({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   }
-  parentPort?.close();
+  process.disconnect();
 }
 
 await main();

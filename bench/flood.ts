@@ -1,11 +1,12 @@
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /**
- * Load that autocannon cannot send: many loopback source addresses (`localAddress`), a CSRF
+ * Load that wrk cannot send: many loopback source addresses (`localAddress`), a CSRF
  * token fetched per connection before the start, a different body per request, and a
- * fixed-rate monitor. It runs in worker threads (`flood-worker.ts`), like autocannon, so the
- * load never shares the event loop of the server it measures. Every job is bounded in
- * time and in requests, and talks only to a loopback origin from loopback addresses.
+ * fixed-rate monitor. Each job runs in a process of its own (`flood-worker.ts`), pinned to
+ * the load core with `taskset`, so the load never shares the server's process. Every job is
+ * bounded in time and in requests, and talks only to a loopback origin from loopback addresses.
  */
 
 /** Latency percentiles in ms. */
@@ -72,7 +73,7 @@ export interface LoginFloodResult {
   readonly checkedPerAccount: Readonly<Record<string, number>>;
   /** Answers to the logins of existing accounts, by status. */
   readonly existingStatuses: Readonly<Record<string, number>>;
-  /** CPU of the worker thread itself (µs), null off Linux. */
+  /** CPU of the load process's main thread (µs), null off Linux. */
   readonly cpuMicros: number | null;
 }
 
@@ -127,11 +128,9 @@ export interface FloodWorker<R> {
   stop(): Promise<void>;
 }
 
-// Workers do not inherit tsx's loader for their entry module on Node 20, so the entry is a
-// one-line ES module that registers tsx and then imports the TypeScript worker.
-const WORKER_URL = new URL('./flood-worker.ts', import.meta.url).href;
-const TSX_API_URL = import.meta.resolve('tsx/esm/api');
-const BOOTSTRAP = `import(${JSON.stringify(TSX_API_URL)}).then(({ register }) => { register(); return import(${JSON.stringify(WORKER_URL)}); });`;
+const WORKER_PATH = fileURLToPath(new URL('./flood-worker.ts', import.meta.url));
+/** The core the load processes are pinned to (`BENCH_LOAD_CORE`, default 1). */
+const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
 
 function settle<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: Error) => void } {
   let resolve!: (value: T) => void;
@@ -149,7 +148,10 @@ function settle<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject
 export function startFloodWorker(job: LoginFloodJob): FloodWorker<LoginFloodResult>;
 export function startFloodWorker(job: HealthzJob): FloodWorker<HealthzResult>;
 export function startFloodWorker(job: FloodJob): FloodWorker<LoginFloodResult | HealthzResult> {
-  const worker = new Worker(BOOTSTRAP, { eval: true, workerData: job });
+  const worker = spawn('taskset', ['-c', LOAD_CORE, process.execPath, '--import', 'tsx', WORKER_PATH], {
+    env: { ...process.env, BENCH_FLOOD_JOB: JSON.stringify(job) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = settle<undefined>();
   const done = settle<LoginFloodResult | HealthzResult>();
   let finished = false;
@@ -157,10 +159,10 @@ export function startFloodWorker(job: FloodJob): FloodWorker<LoginFloodResult | 
     finished = true;
     ready.reject(err);
     done.reject(err);
-    void worker.terminate();
+    worker.kill('SIGKILL');
   };
   let readyTimer: NodeJS.Timeout | undefined = setTimeout(() => {
-    fail(new Error(`${job.kind} worker was not ready within ${READY_TIMEOUT_MS} ms`));
+    fail(new Error(`${job.kind} load process was not ready within ${READY_TIMEOUT_MS} ms`));
   }, READY_TIMEOUT_MS);
   let doneTimer: NodeJS.Timeout | undefined;
   const clearTimers = () => {
@@ -179,7 +181,7 @@ export function startFloodWorker(job: FloodJob): FloodWorker<LoginFloodResult | 
       done.resolve(message.result);
     } else {
       clearTimers();
-      fail(new Error(`${job.kind} worker: ${message.message}`));
+      fail(new Error(`${job.kind} load process: ${message.message}`));
     }
   });
   worker.on('error', (err) => {
@@ -188,21 +190,27 @@ export function startFloodWorker(job: FloodJob): FloodWorker<LoginFloodResult | 
   });
   worker.on('exit', (code) => {
     clearTimers();
-    if (!finished) fail(new Error(`${job.kind} worker exited (code ${code}) before it finished`));
+    if (!finished) fail(new Error(`${job.kind} load process exited (code ${String(code)}) before it finished`));
   });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => {
+    resolve();
+  }));
   return {
     ready: ready.promise,
     done: done.promise,
     start() {
       doneTimer = setTimeout(() => {
-        fail(new Error(`${job.kind} worker did not finish within ${job.durationMs + FINISH_GRACE_MS} ms`));
+        fail(new Error(`${job.kind} load process did not finish within ${job.durationMs + FINISH_GRACE_MS} ms`));
       }, job.durationMs + FINISH_GRACE_MS);
-      worker.postMessage({ type: 'go' } satisfies MainMessage);
+      worker.send({ type: 'go' } satisfies MainMessage);
     },
     async stop() {
       clearTimers();
       finished = true;
-      await worker.terminate();
+      if (worker.exitCode === null && worker.signalCode === null) {
+        worker.kill('SIGKILL');
+        await exited;
+      }
     },
   };
 }

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildRampart } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config/config.js';
+import { createLogDestination } from '../src/security/logging.js';
 
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 const SCAN_BATCH = 500;
@@ -14,6 +13,17 @@ export interface BenchRampartOptions {
   /** Settings on top of the bench defaults (e.g. the rate-limit budget). */
   readonly env?: Readonly<Record<string, string>>;
   readonly plugins?: readonly FastifyPluginAsync[];
+  /**
+   * Redis to use; `null` for the in-memory store (the embedded twin). Default:
+   * `RAMPART_BENCH_REDIS_URL` or redis://127.0.0.1:6379.
+   */
+  readonly redisUrl?: string | null;
+  /** PostgreSQL to migrate and use; `null` for embedded PGlite in memory. Default: `RAMPART_BENCH_DATABASE_URL`, else PGlite. */
+  readonly databaseUrl?: string | null;
+  /** The Redis key prefix of this Rampart (default `rampart-bench:<random>:`); every key under it is deleted on close. */
+  readonly redisPrefix?: string;
+  /** `false`: no metrics collection (see BuildOptions.metrics). Default true. */
+  readonly metrics?: boolean;
 }
 
 /** Read-only views into this run's Redis keys, for a scenario's evidence lines. */
@@ -43,7 +53,7 @@ export interface BenchRampart {
  * Built from scratch rather than from `process.env`, so the bench's own variables are never
  * mistaken for Rampart settings and nothing in the caller's shell changes what is measured.
  */
-function benchEnvironment(redisUrl: string, redisPrefix: string, overrides: Readonly<Record<string, string>>): Record<string, string> {
+function benchEnvironment(redisUrl: string | null, databaseUrl: string | null, redisPrefix: string, overrides: Readonly<Record<string, string>>): Record<string, string> {
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     RAMPART_HOST: '127.0.0.1',
@@ -51,34 +61,15 @@ function benchEnvironment(redisUrl: string, redisPrefix: string, overrides: Read
     RAMPART_SECRET_KEY: randomBytes(32).toString('base64url'),
     RAMPART_ENCRYPTION_KEYS: `bench-1:${randomBytes(32).toString('base64url')}`,
     RAMPART_PUBLIC_URL: 'http://localhost:3000',
-    REDIS_URL: redisUrl,
     RAMPART_REDIS_PREFIX: redisPrefix,
   };
-  const databaseUrl = process.env.RAMPART_BENCH_DATABASE_URL;
-  if (databaseUrl !== undefined && databaseUrl !== '') env.DATABASE_URL = databaseUrl;
+  if (redisUrl !== null) env.REDIS_URL = redisUrl;
+  if (databaseUrl !== null) env.DATABASE_URL = databaseUrl;
   return { ...env, ...overrides };
 }
 
-/**
- * Where the bench Rampart's log lines go: one synchronous write(2) per line to /dev/null,
- * the same system call per line that pino's default stdout destination makes, without
- * flooding the terminal.
- */
-class DevNullLog extends Writable {
-  readonly #fd = openSync('/dev/null', 'w');
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
-    writeSync(this.#fd, chunk);
-    callback();
-  }
-
-  override _final(callback: (err?: Error | null) => void): void {
-    closeSync(this.#fd);
-    callback();
-  }
-}
-
-async function deleteKeys(client: Redis, prefix: string): Promise<number> {
+/** Deletes every key under `prefix`; how many there were. */
+export async function deleteKeys(client: Redis, prefix: string): Promise<number> {
   let cursor = '0';
   let deleted = 0;
   do {
@@ -109,23 +100,31 @@ async function commandCalls(client: Redis, command: string): Promise<number> {
 
 /**
  * Starts Rampart exactly as `buildRampart` assembles it (every protection on), listening on
- * an ephemeral loopback port. Log lines are written in full, as in production, to /dev/null.
+ * an ephemeral loopback port. Log lines are written in full, through Rampart's default
+ * destination, to /dev/null.
  */
 export async function startBenchRampart(options: BenchRampartOptions = {}): Promise<BenchRampart> {
-  const redisUrl = process.env.RAMPART_BENCH_REDIS_URL ?? DEFAULT_REDIS_URL;
-  const redisPrefix = `rampart-bench:${randomBytes(6).toString('hex')}:`;
+  const redisUrl = options.redisUrl === undefined ? (process.env.RAMPART_BENCH_REDIS_URL ?? DEFAULT_REDIS_URL) : options.redisUrl;
+  const envDatabase = process.env.RAMPART_BENCH_DATABASE_URL;
+  const databaseUrl = options.databaseUrl === undefined ? (envDatabase === undefined || envDatabase === '' ? null : envDatabase) : options.databaseUrl;
+  const redisPrefix = options.redisPrefix ?? `rampart-bench:${randomBytes(6).toString('hex')}:`;
   // A client of our own, without the prefix, to inspect and finally delete the run's keys.
-  const inspector = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  try {
-    await inspector.connect();
-  } catch (err) {
-    inspector.disconnect();
-    throw new Error(`Redis is unreachable at ${redactUrl(redisUrl)}: start it, or set RAMPART_BENCH_REDIS_URL.`, { cause: err });
+  const inspector = redisUrl === null ? null : new Redis(redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  if (inspector !== null && redisUrl !== null) {
+    try {
+      await inspector.connect();
+    } catch (err) {
+      inspector.disconnect();
+      throw new Error(`Redis is unreachable at ${redactUrl(redisUrl)}: start it, or set RAMPART_BENCH_REDIS_URL.`, { cause: err });
+    }
   }
-  const { config } = loadConfig(benchEnvironment(redisUrl, redisPrefix, options.env ?? {}));
-  const logDestination = new DevNullLog();
+  const { config } = loadConfig(benchEnvironment(redisUrl, databaseUrl, redisPrefix, options.env ?? {}));
+  // Rampart's own default destination (what `npm start` writes stdout through: buffered,
+  // asynchronous), pointed at /dev/null so the lines cost what they cost without flooding a terminal.
+  const logDestination = createLogDestination({ dest: '/dev/null' });
   const cleanUp = async (): Promise<void> => {
     logDestination.end();
+    if (inspector === null) return;
     try {
       await deleteKeys(inspector, redisPrefix);
     } finally {
@@ -134,7 +133,7 @@ export async function startBenchRampart(options: BenchRampartOptions = {}): Prom
   };
   let app: FastifyInstance;
   try {
-    app = await buildRampart({ config, logStream: logDestination, plugins: options.plugins });
+    app = await buildRampart({ config, logStream: logDestination, plugins: options.plugins, metrics: options.metrics ?? true });
   } catch (err) {
     await cleanUp();
     throw err;
@@ -154,9 +153,9 @@ export async function startBenchRampart(options: BenchRampartOptions = {}): Prom
     origin: `http://127.0.0.1:${port}`,
     redisPrefix,
     redis: {
-      get: (key) => inspector.get(`${redisPrefix}${key}`),
-      countKeys: () => countKeys(inspector, redisPrefix),
-      commandCalls: (command) => commandCalls(inspector, command),
+      get: (key) => (inspector === null ? Promise.resolve(null) : inspector.get(`${redisPrefix}${key}`)),
+      countKeys: () => (inspector === null ? Promise.resolve(0) : countKeys(inspector, redisPrefix)),
+      commandCalls: (command) => (inspector === null ? Promise.resolve(0) : commandCalls(inspector, command)),
     },
     close() {
       closed ??= (async () => {

@@ -56,7 +56,7 @@ function gcTwice(): void {
 /** Rampart's write path: markdown-it, then sanitize-html with the allowlist. */
 function rampartRenderer(): (markdown: string) => string {
   const renderer = createContentRenderer();
-  return (markdown) => renderer.post(markdown);
+  return (markdown) => renderer.post(markdown) ?? (() => { throw new Error('a bench post renders to more HTML than a post may hold'); })();
 }
 
 /**

@@ -21,10 +21,10 @@ function statCpuMicros(path: string): number | null {
 
 /**
  * CPU time (user + system, µs) the main thread has used so far, from
- * /proc/self/task/<pid>/stat; null where that file does not exist (not Linux). The servers
- * under test run on the main thread and autocannon in a worker, so the difference over a
- * measurement is the servers' CPU alone: unlike req/s, it hardly moves when other processes
- * compete for the cores. Resolution is 10 ms, fine over a run of seconds.
+ * /proc/self/task/<pid>/stat; null where that file does not exist (not Linux). The login
+ * flood's server runs on this process's main thread (its load in processes of its own), so the
+ * difference over a phase is the server thread's CPU alone. Resolution is 10 ms, fine over a
+ * run of seconds.
  */
 export function mainThreadCpuMicros(): number | null {
   return statCpuMicros(`/proc/self/task/${process.pid}/stat`);

@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { openDatabase, type Database } from '../platform/database.js';
+import type { StateStore } from '../platform/store.js';
 
 /**
  * The configured database for a CLI command, with its warnings and errors on stderr. Loaded
@@ -17,4 +18,20 @@ export function openCliDatabase(config: Config): Promise<Database> {
     dataDir: config.database.url === null ? `${config.dataDir}/pglite` : undefined,
     logger,
   });
+}
+
+/** Applies the kernel's and every module's pending migrations (the list app.ts composes). */
+export async function migrateCliDatabase(database: Database): Promise<{ applied: string[] }> {
+  const { rampartMigrations } = await import('../app.js');
+  return database.migrate(rampartMigrations());
+}
+
+/** The configured shared store (Redis, or a memory store when none is configured: then only this process would see a marker). */
+export async function openCliStore(config: Config): Promise<StateStore> {
+  if (config.store.redisUrl === null) {
+    const { createMemoryStore } = await import('../platform/memory-store.js');
+    return createMemoryStore();
+  }
+  const { createRedisStore } = await import('../platform/redis-store.js');
+  return createRedisStore({ url: config.store.redisUrl, keyPrefix: config.store.keyPrefix });
 }

@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
 import { CLOCK_TOLERANCE_SECONDS } from '../security/access-tokens.js';
-import { createKeyring } from '../security/keyring.js';
 import { createSigningKeySet } from '../security/signing-keys.js';
-import { openCliDatabase } from './database.js';
+import { migrateCliDatabase, openCliDatabase } from './database.js';
+import { cliKeyring } from './keys.js';
 
 /**
  * `rampart keys rotate-signing`: adds a new active access-token signing key. The previous key
@@ -12,10 +12,10 @@ import { openCliDatabase } from './database.js';
 export async function rotateSigningKeyCommand(config: Config, out: (text: string) => void): Promise<number> {
   const database = await openCliDatabase(config);
   try {
-    await database.migrate();
+    await migrateCliDatabase(database);
     const keys = createSigningKeySet({
       db: database.db,
-      keyring: createKeyring({ secretKey: config.secrets.secretKey, encryptionKeys: config.secrets.encryptionKeys }),
+      keyring: cliKeyring(config),
       tokenLifetimeSeconds: config.tokens.accessTtlSeconds,
       clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
     });

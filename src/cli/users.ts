@@ -2,10 +2,12 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { createAccountsRepository } from '../modules/accounts/repository.js';
+import type { AccountsTables } from '../modules/accounts/tables.js';
+import { tablesOf } from '../platform/database.js';
 import { emailSchema, nameSchema } from '../modules/accounts/schemas.js';
 import { createUser } from '../modules/accounts/users.js';
-import { createKeyring } from '../security/keyring.js';
-import { openCliDatabase } from './database.js';
+import { cliKeyring } from './keys.js';
+import { migrateCliDatabase, openCliDatabase } from './database.js';
 import { createPasswordHasher } from '../security/password-hashing.js';
 import { createPasswordPolicy } from '../security/password-policy.js';
 
@@ -58,10 +60,10 @@ export async function createUserCommand(config: Config, args: CreateUserArgs, ou
   }
   const database = await openCliDatabase(config);
   try {
-    await database.migrate();
+    await migrateCliDatabase(database);
     const result = await createUser({
-      repository: createAccountsRepository(database.db),
-      keyring: createKeyring({ secretKey: config.secrets.secretKey, encryptionKeys: config.secrets.encryptionKeys }),
+      repository: createAccountsRepository(tablesOf<AccountsTables>(database)),
+      keyring: cliKeyring(config),
       passwords: await createPasswordHasher({ parameters: config.passwords.argon2 }),
       policy: createPasswordPolicy({ minLength: config.passwords.minLength }),
     }, { name: name.data, email: email.data, password, role: args.admin ? 'admin' : 'author', verified: true });

@@ -7,6 +7,7 @@ import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { deployFindings } from './deploy-checks.js';
 import { type EncryptionKeyMaterial, generateEncryptionKeyText, parseEncryptionKeys } from './encryption-keys.js';
+import { dataDirectoryFinding } from './data-directory.js';
 import { ConfigError, type Finding } from './findings.js';
 import { assessSecret, type SecretAssessment } from './secret-strength.js';
 import { isHostValue } from './hosts.js';
@@ -29,6 +30,8 @@ export interface Config {
   readonly store: { readonly redisUrl: string | null; readonly keyPrefix: string; readonly singleInstance: boolean };
   readonly secrets: {
     readonly secretKey: Buffer;
+    /** Earlier root secrets, newest first: what was derived from them still verifies (see README, "Rotating the root secret"). */
+    readonly secretKeyFallbacks: readonly Buffer[];
     readonly encryptionKeys: readonly EncryptionKeyMaterial[];
     /** Where the secrets came from: generated development secrets are never accepted in production. */
     readonly source: 'environment' | 'generated';
@@ -58,24 +61,57 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly securityTxt: { readonly contacts: readonly string[]; readonly expires: Date; readonly contactConfigured: boolean };
   readonly mail: { readonly smtpUrl: string | null; readonly from: string };
+  /** Who must enrol a second factor before acting: every user, administrators (the default), or nobody. */
+  readonly mfa: { readonly required: 'all' | 'admins' | 'off' };
   readonly sessions: { readonly cookieName: string; readonly secureCookies: boolean; readonly idleTimeoutMs: number; readonly absoluteTimeoutMs: number };
   readonly tokens: { readonly accessTtlSeconds: number; readonly refreshTtlMs: number };
+  /** Security event log: coalescing of repeated identical events, and how long client IPs are kept. */
+  readonly events: { readonly coalesceWindowMs: number; readonly coalesceRows: number; readonly retentionDays: number };
+  /** Alert rules' thresholds and their delivery (webhook and mail to the security contact). */
+  readonly alerts: {
+    readonly webhook: { readonly url: string; readonly secret: string } | null;
+    readonly attempts: number;
+    readonly retryBaseMs: number;
+    readonly dedupMs: number;
+    readonly loginFailuresPerAccount: AlertThreshold;
+    readonly loginFailuresPerIp: AlertThreshold;
+    readonly accountsPerIp: AlertThreshold;
+    readonly cspViolations: AlertThreshold;
+  };
   readonly passwords: {
     readonly minLength: number;
     readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
     readonly hashConcurrency: number;
   };
+  /**
+   * Prometheus metrics: a separate listener (`port`, on `host`, loopback by default) and/or
+   * `/metrics` on the main port when a bearer `token` is set. Neither: not served at all.
+   */
+  readonly metrics: { readonly port: number | null; readonly host: string; readonly token: string | null };
+}
+
+/** An alert fires when `count` events happen within `windowSeconds`. */
+export interface AlertThreshold {
+  readonly count: number;
+  readonly windowSeconds: number;
 }
 
 export interface LoadOptions {
   /** Create development secrets under the data directory when none are configured (never in production). */
   readonly generateDevSecrets?: boolean;
-  /** The clock, for security.txt's default expiry. */
+  /** The clock, for security.txt's default expiry and the Node.js end-of-life check. */
   readonly now?: Date;
+  /** The Node.js version the end-of-life check judges (default: the running one). */
+  readonly nodeVersion?: string;
 }
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// `count/seconds`, e.g. `10/300`: ten events within five minutes.
+const threshold = z.string().regex(/^\d{1,6}\/\d{1,6}$/, 'count/seconds, e.g. 10/300').transform((v) => {
+  const [count, windowSeconds] = v.split('/').map(Number) as [number, number];
+  return { count, windowSeconds };
+}).refine((t) => t.count >= 1 && t.windowSeconds >= 1 && t.windowSeconds <= 86_400, 'count at least 1, seconds 1–86400');
 const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
 
 const schema = z.object({
@@ -95,6 +131,7 @@ const schema = z.object({
   RAMPART_HSTS_PRELOAD: bool.default(false),
   RAMPART_ALLOWED_HOSTS: csv.default([]),
   RAMPART_CSRF_TRUSTED_ORIGINS: csv.default([]),
+  RAMPART_MFA_REQUIRED: z.enum(['all', 'admins', 'off']).default('admins'),
   RAMPART_CORS_ORIGINS: csv.default([]),
   RAMPART_CORS_CREDENTIALS: bool.default(false),
   RAMPART_CSP_REPORT_ONLY: bool.default(false),
@@ -124,7 +161,19 @@ const schema = z.object({
   RAMPART_ARGON2_PARALLELISM: int(1, 16).default(1),
   // One core is left to the event loop, so a login flood cannot starve every other request.
   RAMPART_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(Math.max(1, availableParallelism() - 1)),
+  RAMPART_METRICS_PORT: int(0, 65535).optional(),
+  RAMPART_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   RAMPART_SECURITY_TXT_EXPIRES: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  RAMPART_EVENT_COALESCE_SECONDS: int(1, 3600).default(60),
+  RAMPART_EVENT_COALESCE_ROWS: int(1, 1000).default(10),
+  RAMPART_EVENT_RETENTION_DAYS: int(1, 3650).default(90),
+  RAMPART_ALERT_WEBHOOK_ATTEMPTS: int(1, 20).default(6),
+  RAMPART_ALERT_RETRY_BASE_MS: int(100, 600_000).default(2000),
+  RAMPART_ALERT_DEDUP_SECONDS: int(1, 86_400).default(900),
+  RAMPART_ALERT_LOGIN_FAILURES_PER_ACCOUNT: threshold.default({ count: 10, windowSeconds: 300 }),
+  RAMPART_ALERT_LOGIN_FAILURES_PER_IP: threshold.default({ count: 30, windowSeconds: 300 }),
+  RAMPART_ALERT_ACCOUNTS_PER_IP: threshold.default({ count: 5, windowSeconds: 600 }),
+  RAMPART_ALERT_CSP_VIOLATIONS: threshold.default({ count: 50, windowSeconds: 300 }),
 });
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
@@ -253,8 +302,9 @@ function loadOrCreateDevSecrets(dataDir: string, problems: Finding[]): DevSecret
     chmodSync(path, 0o600);
     return secrets;
   } catch (err) {
-    const code = err instanceof Error && 'code' in err ? String(err.code) : 'unknown error';
-    problems.push(invalid('RAMPART_DATA_DIR', `development secrets cannot be kept in ${path} (${code})`, 'Make the data directory writable, or set RAMPART_SECRET_KEY and RAMPART_ENCRYPTION_KEYS.'));
+    // Named from the directory itself (a read-only file system reports ENOENT from mkdir).
+    const finding = dataDirectoryFinding(dataDir, err);
+    problems.push({ ...finding, reason: `development secrets cannot be kept in ${path}: ${finding.reason}`, fix: `${finding.fix} Or set RAMPART_SECRET_KEY and RAMPART_ENCRYPTION_KEYS.` });
     return null;
   }
   /* eslint-enable security/detect-non-literal-fs-filename */
@@ -306,10 +356,18 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
   const migrationUrl = readSecret(present, 'DATABASE_MIGRATION_URL', problems) ?? null;
   const redisUrl = readSecret(present, 'REDIS_URL', problems) ?? null;
   const smtpUrl = readSecret(present, 'RAMPART_SMTP_URL', problems) ?? null;
+  const metricsToken = readSecret(present, 'RAMPART_METRICS_TOKEN', problems) ?? null;
+  if (metricsToken !== null && assessSecret(metricsToken).problems.length > 0) {
+    problems.push(invalid('RAMPART_METRICS_TOKEN', 'too short or too predictable to guard the metrics', 'Generate one with `openssl rand -base64 32`.'));
+  }
+  if (s.RAMPART_METRICS_PORT !== undefined && s.RAMPART_METRICS_PORT !== 0 && s.RAMPART_METRICS_PORT === s.RAMPART_PORT) {
+    problems.push(invalid('RAMPART_METRICS_PORT', 'the same port as RAMPART_PORT', 'Use another port (e.g. 9464), or leave it unset and set RAMPART_METRICS_TOKEN to serve /metrics on the main port.'));
+  }
   if (smtpUrl !== null && !validUrl(smtpUrl, ['smtp:', 'smtps:'])) problems.push(invalid('RAMPART_SMTP_URL', 'not an smtp:// or smtps:// URL', 'Use smtps://user:password@mail.example.com:465'));
   if (databaseUrl !== null && !validUrl(databaseUrl, ['postgres:', 'postgresql:'])) problems.push(invalid('DATABASE_URL', 'not a postgres:// URL', 'Use postgres://user:password@host:5432/database'));
   if (migrationUrl !== null && !validUrl(migrationUrl, ['postgres:', 'postgresql:'])) problems.push(invalid('DATABASE_MIGRATION_URL', 'not a postgres:// URL', 'Use postgres://owner:password@host:5432/database'));
   if (migrationUrl !== null && databaseUrl === null) problems.push(invalid('DATABASE_MIGRATION_URL', 'set without DATABASE_URL', 'Set DATABASE_URL to the application role as well.'));
+  const alertWebhook = alertWebhookSettings(present, isProduction, problems);
   if (redisUrl !== null && !validUrl(redisUrl, ['redis:', 'rediss:'])) problems.push(invalid('REDIS_URL', 'not a redis:// or rediss:// URL', 'Use redis://host:6379 or rediss://host:6380'));
 
   for (const origin of s.RAMPART_CSRF_TRUSTED_ORIGINS) {
@@ -350,6 +408,15 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
   }
   let secretKey: SecretAssessment | null = null;
   if (secretKeyText !== undefined) secretKey = assessSecret(secretKeyText);
+  const fallbackTexts = (readSecret(present, 'RAMPART_SECRET_KEY_FALLBACKS', problems) ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const secretKeyFallbacks: Buffer[] = [];
+  for (const [index, text] of fallbackTexts.entries()) {
+    // Described by position, never quoted: the value is a secret.
+    const fallback = assessSecret(text);
+    if (fallback.bytes.length < 32) problems.push(invalid('RAMPART_SECRET_KEY_FALLBACKS', `entry ${index + 1} is shorter than 32 bytes of key material`, 'List only earlier values of RAMPART_SECRET_KEY, comma-separated, newest first.'));
+    else if (secretKey !== null && fallback.bytes.equals(secretKey.bytes)) problems.push(invalid('RAMPART_SECRET_KEY_FALLBACKS', `entry ${index + 1} is the current RAMPART_SECRET_KEY`, 'List only earlier values of RAMPART_SECRET_KEY.'));
+    else secretKeyFallbacks.push(fallback.bytes);
+  }
   let encryptionKeys: EncryptionKeyMaterial[] | null = null;
   if (encryptionKeysText !== undefined) {
     try {
@@ -369,6 +436,8 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
     corsOrigins: s.RAMPART_CORS_ORIGINS, corsCredentials: s.RAMPART_CORS_CREDENTIALS, logLevel: s.RAMPART_LOG_LEVEL,
     securityContactConfigured: s.RAMPART_SECURITY_CONTACT !== undefined, securityTxtExpires, now,
     smtpConfigured: smtpUrl !== null, secureCookies: cookiesSecure(publicOrigin),
+    nodeVersion: options.nodeVersion ?? process.versions.node,
+    metricsPort: s.RAMPART_METRICS_PORT ?? null, metricsHost: s.RAMPART_METRICS_HOST, metricsToken: metricsToken !== null,
   };
   const deploy = deployFindings(deployInput);
   // CORS `*` with credentials is refused everywhere: no environment needs it.
@@ -392,7 +461,7 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
     logLevel: s.RAMPART_LOG_LEVEL,
     database: { url: databaseUrl, migrationUrl, embeddedOptIn: s.RAMPART_EMBEDDED_DATABASE },
     store: { redisUrl, keyPrefix: s.RAMPART_REDIS_PREFIX, singleInstance: s.RAMPART_SINGLE_INSTANCE },
-    secrets: { secretKey: secretKey.bytes, encryptionKeys, source },
+    secrets: { secretKey: secretKey.bytes, secretKeyFallbacks, encryptionKeys, source },
     trustProxy,
     tls: s.RAMPART_TLS_CERT_FILE !== undefined && s.RAMPART_TLS_KEY_FILE !== undefined ? { certFile: s.RAMPART_TLS_CERT_FILE, keyFile: s.RAMPART_TLS_KEY_FILE } : null,
     httpRedirectPort: s.RAMPART_HTTP_REDIRECT_PORT ?? null,
@@ -429,14 +498,51 @@ export function inspectEnvironment(env: NodeJS.ProcessEnv, options: LoadOptions 
       idleTimeoutMs: s.RAMPART_SESSION_IDLE_MINUTES * 60_000,
       absoluteTimeoutMs: s.RAMPART_SESSION_ABSOLUTE_HOURS * 3_600_000,
     },
+    mfa: { required: s.RAMPART_MFA_REQUIRED },
     tokens: { accessTtlSeconds: s.RAMPART_ACCESS_TOKEN_MINUTES * 60, refreshTtlMs: s.RAMPART_REFRESH_TOKEN_DAYS * 86_400_000 },
+    events: { coalesceWindowMs: s.RAMPART_EVENT_COALESCE_SECONDS * 1000, coalesceRows: s.RAMPART_EVENT_COALESCE_ROWS, retentionDays: s.RAMPART_EVENT_RETENTION_DAYS },
+    alerts: {
+      webhook: alertWebhook,
+      attempts: s.RAMPART_ALERT_WEBHOOK_ATTEMPTS,
+      retryBaseMs: s.RAMPART_ALERT_RETRY_BASE_MS,
+      dedupMs: s.RAMPART_ALERT_DEDUP_SECONDS * 1000,
+      loginFailuresPerAccount: s.RAMPART_ALERT_LOGIN_FAILURES_PER_ACCOUNT,
+      loginFailuresPerIp: s.RAMPART_ALERT_LOGIN_FAILURES_PER_IP,
+      accountsPerIp: s.RAMPART_ALERT_ACCOUNTS_PER_IP,
+      cspViolations: s.RAMPART_ALERT_CSP_VIOLATIONS,
+    },
     passwords: {
       minLength: s.RAMPART_PASSWORD_MIN_LENGTH,
       argon2: { memoryKiB: s.RAMPART_ARGON2_MEMORY_KIB, timeCost: s.RAMPART_ARGON2_TIME_COST, parallelism: s.RAMPART_ARGON2_PARALLELISM },
       hashConcurrency: s.RAMPART_PASSWORD_HASH_CONCURRENCY,
     },
+    metrics: { port: s.RAMPART_METRICS_PORT ?? null, host: s.RAMPART_METRICS_HOST, token: metricsToken },
   };
   return { config: deepFreeze(config), problems, deploy };
+}
+
+/**
+ * The alert webhook: its URL comes only from here (never from a request, so it cannot be
+ * pointed elsewhere), https in production, with no credentials in it; the signing secret is
+ * required with it and at least 32 characters.
+ */
+function alertWebhookSettings(env: NodeJS.ProcessEnv, isProduction: boolean, problems: Finding[]): { url: string; secret: string } | null {
+  const url = readSecret(env, 'RAMPART_ALERT_WEBHOOK_URL', problems);
+  const signingKey = readSecret(env, 'RAMPART_ALERT_WEBHOOK_SECRET', problems);
+  if (url === undefined) {
+    if (signingKey !== undefined) problems.push(invalid('RAMPART_ALERT_WEBHOOK_SECRET', 'set without RAMPART_ALERT_WEBHOOK_URL', 'Set the webhook URL too, or remove the secret.'));
+    return null;
+  }
+  const protocols = isProduction ? ['https:'] : ['https:', 'http:'];
+  if (!validUrl(url, protocols) || new URL(url).username !== '' || new URL(url).password !== '') {
+    problems.push(invalid('RAMPART_ALERT_WEBHOOK_URL', `not an ${isProduction ? 'https' : 'http(s)'} URL without credentials`, 'Use e.g. https://hooks.example.com/rampart (the signature authenticates Rampart; put no password in the URL).'));
+    return null;
+  }
+  if (signingKey === undefined || signingKey.length < 32) {
+    problems.push(invalid('RAMPART_ALERT_WEBHOOK_SECRET', 'missing or shorter than 32 characters', 'Generate one with `openssl rand -base64 32` and give the receiver the same value.'));
+    return null;
+  }
+  return { url, secret: signingKey };
 }
 
 /** Secure cookies work on https and on http://localhost (a secure context); nowhere else over http. */

@@ -25,7 +25,28 @@ export interface DeployInput {
   readonly now: Date;
   readonly smtpConfigured: boolean;
   readonly secureCookies: boolean;
+  /** The running Node.js version (`process.versions.node`). */
+  readonly nodeVersion: string;
+  /** The metrics listener's port (null: none), its address, and whether a metrics token is set. */
+  readonly metricsPort: number | null;
+  readonly metricsHost: string;
+  readonly metricsToken: boolean;
 }
+
+/**
+ * When a Node.js release line stops receiving security fixes, from Node's fixed release
+ * schedule: an even line (LTS) ends on 30 April three years after its release (20 → 2026,
+ * 22 → 2027, 24 → 2028, 26 → 2029), an odd line on 1 June the year after (25 → 2026).
+ * Lines before 18 ended long ago.
+ */
+export function nodeEndOfLife(version: string): Date {
+  const major = Number.parseInt(version.replace(/^v/, ''), 10);
+  if (!Number.isInteger(major) || major < 18) return new Date(Date.UTC(2023, 8, 11));
+  return major % 2 === 0 ? new Date(Date.UTC(2016 + major / 2, 3, 30)) : new Date(Date.UTC(2013 + (major + 1) / 2, 5, 1));
+}
+
+/** The current LTS line production should run (the documented production runtime). */
+export const PRODUCTION_NODE_LTS = 26;
 
 const GENERATE_SECRET = 'Generate one with `rampart secrets generate` (or `openssl rand -base64 32`) and set it through the environment or RAMPART_SECRET_KEY_FILE.';
 
@@ -36,6 +57,11 @@ function isLoopbackHost(url: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A listen address that only this host can reach. */
+function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**
@@ -97,11 +123,20 @@ export function deployFindings(input: DeployInput): Finding[] {
   if (input.redisUrl?.startsWith('redis://') === true && !isLoopbackHost(input.redisUrl)) {
     warning('004', 'REDIS_URL', 'Redis is reached without TLS over the network', 'Use rediss:// for a Redis that is not on this host.');
   }
-  if (input.databaseUrl !== null && !isLoopbackHost(input.databaseUrl) && !/[?&]sslmode=(require|verify-ca|verify-full)/.test(input.databaseUrl)) {
-    warning('005', 'DATABASE_URL', 'PostgreSQL is reached without requiring TLS', 'Add ?sslmode=verify-full to DATABASE_URL.');
+  // Only verify-full checks both the certificate chain and the host name: with libpq's meaning
+  // of require (no certificate check) or verify-ca (no name check) a network attacker can still
+  // stand in for the database.
+  if (input.databaseUrl !== null && !isLoopbackHost(input.databaseUrl) && !/[?&]sslmode=verify-full(?:&|$)/.test(input.databaseUrl)) {
+    warning('005', 'DATABASE_URL', 'PostgreSQL is reached without verifying its certificate and host name', 'Add ?sslmode=verify-full to DATABASE_URL.');
   }
   if (input.securityTxtExpires.getTime() - input.now.getTime() > 366 * 86_400_000) {
     warning('006', 'RAMPART_SECURITY_TXT_EXPIRES', 'more than a year ahead (RFC 9116 advises less)', 'Set a date under a year away and renew it.');
+  }
+  if (nodeEndOfLife(input.nodeVersion).getTime() <= input.now.getTime()) {
+    warning('020', 'Node.js', `Node ${input.nodeVersion} is past its end of life (${nodeEndOfLife(input.nodeVersion).toISOString().slice(0, 10)}) and gets no security fixes`, `Run Rampart on the current LTS, Node ${PRODUCTION_NODE_LTS}.`);
+  }
+  if (input.metricsPort !== null && !input.metricsToken && !isLoopbackAddress(input.metricsHost)) {
+    warning('031', 'RAMPART_METRICS_HOST', `the metrics listener on ${input.metricsHost} answers anyone who can reach it, without a token`, 'Keep RAMPART_METRICS_HOST on loopback (127.0.0.1) behind your scraper\'s network, or set RAMPART_METRICS_TOKEN.');
   }
   if (input.securityTxtExpires.getTime() <= input.now.getTime()) {
     error('040', 'RAMPART_SECURITY_TXT_EXPIRES', 'already in the past, so security.txt tells researchers it is stale', 'Set a future date under a year away.');

@@ -1,3 +1,4 @@
+import type { Finding } from './findings.js';
 import { randomBytes } from 'node:crypto';
 
 /** One AES-256 data key and the id stored beside every ciphertext it writes. */
@@ -64,3 +65,22 @@ function decodeKeyText(text: string, label: string): Buffer {
   return key;
 }
 
+
+/**
+ * RAMPART-E080: rows are sealed under encryption keys that are no longer configured, so they
+ * would fail to decrypt. Key ids are public (every envelope carries one); anything that is not
+ * a well-formed id is described, never quoted, since a value that is not an envelope may be plaintext.
+ */
+export function missingEncryptionKeyFinding(columns: readonly { readonly column: string; readonly rows: number; readonly firstRow: string; readonly keyIds: readonly string[] }[]): Finding {
+  const described = columns.map(({ column, rows, firstRow, keyIds }) => {
+    const ids = keyIds.map((id) => (KEY_ID.test(id) ? `"${id}"` : '(not an envelope)'));
+    return `${column}: ${rows} row(s) under ${[...new Set(ids)].join(', ')}, first row ${firstRow}`;
+  });
+  return {
+    id: 'RAMPART-E080',
+    severity: 'error',
+    setting: 'RAMPART_ENCRYPTION_KEYS',
+    reason: `rows still need encryption keys that are not configured: ${described.join('; ')}`,
+    fix: 'Put the missing key back in RAMPART_ENCRYPTION_KEYS (after the active one), run `rampart keys rotate-encryption` until it reports nothing left, then remove it.',
+  };
+}

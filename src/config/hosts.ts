@@ -27,3 +27,24 @@ export function isHostValue(value: string): boolean {
   if (name.startsWith('[') && name.endsWith(']')) return ipaddr.IPv6.isValid(name.slice(1, -1));
   return isDnsName(name);
 }
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'] as const;
+
+/**
+ * The origins a browser on this machine uses to reach a development server: `localhost`,
+ * `127.0.0.1` and `[::1]` on the listening port (with the listening scheme), and the same three
+ * names on the public URL's port when the public URL itself is a loopback one. The console
+ * prints the listening address and the public URL, and a form must work at either. The public
+ * origin itself is not listed. Never used in production, which accepts only exact origins.
+ */
+export function developmentLoopbackOrigins(options: { readonly publicOrigin: string; readonly port: number; readonly tls: boolean }): string[] {
+  const origins = new Set<string>();
+  const add = (protocol: string, port: string | number): void => {
+    for (const name of LOOPBACK_NAMES) origins.add(new URL(`${protocol}//${name}${port === '' ? '' : `:${port}`}`).origin);
+  };
+  if (options.port > 0) add(options.tls ? 'https:' : 'http:', options.port);
+  const publicUrl = new URL(options.publicOrigin);
+  if ((LOOPBACK_NAMES as readonly string[]).includes(publicUrl.hostname)) add(publicUrl.protocol, publicUrl.port);
+  origins.delete(options.publicOrigin);
+  return [...origins];
+}

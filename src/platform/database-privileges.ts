@@ -1,13 +1,6 @@
-import createError from '@fastify/error';
 import { DEFAULT_MIGRATION_LOCK_TABLE, DEFAULT_MIGRATION_TABLE, sql } from 'kysely';
 import type { Kysely, RawBuilder } from 'kysely';
-
-/** Raised when the owner and application roles cannot give the application least privilege. */
-export const DB_ERR_PRIVILEGE_SEPARATION = createError<'DB_ERR_PRIVILEGE_SEPARATION', 500, [reason: string]>(
-  'DB_ERR_PRIVILEGE_SEPARATION',
-  'Database privileges cannot be separated: %s',
-  500,
-);
+import { DB_ERR_PRIVILEGE_SEPARATION } from './errors.js';
 
 // Serializes concurrent privilege updates: two GRANTs on the same object at once fail with
 // "tuple concurrently updated". The value is arbitrary; it only has to differ from Kysely's
@@ -16,7 +9,11 @@ const PRIVILEGES_LOCK_ID = 7_220_551_837_015_771;
 
 const SCHEMA = 'public';
 const APPEND_ONLY_TABLES = ['security_events'] as const;
-const MIGRATION_TABLES = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE] as const;
+/** Columns of append-only tables the application may still overwrite (with NULL, by the retention job). */
+const ERASABLE_COLUMNS: Readonly<Record<(typeof APPEND_ONLY_TABLES)[number], readonly string[]>> = { security_events: ['client_ip'] };
+// Read-only to the application: Kysely's migration tables, and the audit chain's genesis (an
+// application that could move it could declare edited rows "from before the chain").
+const MIGRATION_TABLES = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE, 'security_events_chain'] as const;
 
 /** What PostgreSQL says about the role a connection runs as. */
 export interface RoleInfo {
@@ -90,8 +87,11 @@ export async function checkRoleSeparation<DB>(options: {
  * are covered.
  *
  * - SELECT, INSERT, UPDATE, DELETE on the tables; USAGE, SELECT on the sequences (no setval).
- * - The security event log is append-only: no UPDATE, DELETE or TRUNCATE.
- * - Kysely's migration tables are read-only, so the application cannot fake or block a migration.
+ * - The security event log is append-only: no UPDATE, DELETE or TRUNCATE, except UPDATE of its
+ *   `client_ip` column, which the retention job erases after the retention period (the audit
+ *   chain does not cover that column).
+ * - Kysely's migration tables and the audit chain's genesis are read-only, so the application
+ *   cannot fake or block a migration, nor move where the chain begins.
  * - No CREATE in schema public or in the database: the application runs no DDL.
  */
 export async function applyApplicationPrivileges<DB>(options: {
@@ -115,6 +115,11 @@ export async function applyApplicationPrivileges<DB>(options: {
 
     for (const table of APPEND_ONLY_TABLES) {
       await sql`revoke update, delete, truncate on ${sql.table(`${SCHEMA}.${table}`)} from ${role}`.execute(trx);
+    }
+    // The one exception: the retention job erases old events' client IP (a column the audit
+    // chain leaves out), so the application may update that column and no other.
+    for (const table of APPEND_ONLY_TABLES) {
+      for (const column of ERASABLE_COLUMNS[table]) await sql`grant update (${sql.id(column)}) on ${sql.table(`${SCHEMA}.${table}`)} to ${role}`.execute(trx);
     }
     for (const table of MIGRATION_TABLES) {
       await sql`revoke all on ${sql.table(`${SCHEMA}.${table}`)} from ${role}`.execute(trx);
@@ -145,6 +150,15 @@ async function excessPrivileges<DB>(db: Kysely<DB>, applicationRole: string): Pr
         [
           `UPDATE, DELETE or TRUNCATE on ${table}`,
           sql<boolean>`has_table_privilege(${applicationRole}, ${`${SCHEMA}.${table}`}, 'UPDATE, DELETE, TRUNCATE')`,
+        ] as const,
+    ),
+    ...APPEND_ONLY_TABLES.map(
+      (table) =>
+        [
+          `UPDATE on a column of ${table} other than the erasable ones`,
+          sql<boolean>`exists (select 1 from pg_attribute a where a.attrelid = ${`${SCHEMA}.${table}`}::regclass and a.attnum > 0 and not a.attisdropped
+            and a.attname <> all (${sql.val(ERASABLE_COLUMNS[table])}::text[])
+            and has_column_privilege(${applicationRole}, a.attrelid, a.attnum, 'UPDATE'))`,
         ] as const,
     ),
     ...MIGRATION_TABLES.map(

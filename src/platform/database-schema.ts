@@ -18,29 +18,16 @@ export interface SecurityEventsTable {
   request_id: string | null;
   /** `jsonb` object; written as a JSON string (`JSON.stringify`), read back parsed. */
   details: ColumnType<Record<string, unknown>, string, never>;
+  /** The previous row's `chain_mac` (or the genesis value); null only before the chain's genesis id. */
+  chain_prev: ColumnType<string | null, string | undefined, never>;
+  /** HMAC-SHA256 over the row's fields except `client_ip`, and `chain_prev` (see security-event-chain.ts). */
+  chain_mac: ColumnType<string | null, string | undefined, never>;
 }
 
-/** Accounts: the email only encrypted and blind-indexed, the password only hashed. */
-export interface UsersTable {
-  id: string;
-  name: string;
-  email_ciphertext: string;
-  email_index: string;
-  password_hash: string;
-  role: ColumnType<string, string | undefined, string>;
-  email_verified_at: Date | null;
-  disabled_at: Date | null;
-  created_at: ColumnType<Date, Date | undefined, never>;
-  updated_at: ColumnType<Date, Date | undefined, Date>;
-}
-
-/** One-time verification and reset tokens, stored only as SHA-256; a used token is deleted. */
-export interface AccountTokensTable {
-  token_hash: string;
-  user_id: string;
-  purpose: 'verify_email' | 'reset_password';
-  expires_at: Date;
-  created_at: ColumnType<Date, Date | undefined, never>;
+/** One row, written by the migration that started the chain: rows from `genesis_id` on are chained. Read-only to the application role. */
+export interface SecurityEventsChainTable {
+  genesis_id: ColumnType<string, never, never>;
+  created_at: ColumnType<Date, never, never>;
 }
 
 /** Access-token signing keys: the public JWK in clear, the private key only as keyring ciphertext bound to its row. */
@@ -58,61 +45,31 @@ export interface SigningKeysTable {
   integrity_mac: string;
 }
 
-/** Refresh tokens, stored only as SHA-256; one-time use within a family. */
-export interface RefreshTokensTable {
-  token_hash: string;
-  family_id: string;
+/**
+ * Per-user "access tokens issued before this instant are refused", the durable copy of a
+ * "revoke all": Redis may lose its data, this table does not.
+ */
+export interface AccessTokenCutoffsTable {
   user_id: string;
-  scope: string;
-  expires_at: Date;
-  used_at: Date | null;
-  created_at: ColumnType<Date, Date | undefined, never>;
+  not_before: Date;
 }
 
-/** Personal access tokens, stored only as SHA-256. */
-export interface PersonalAccessTokensTable {
-  id: string;
+/** Access tokens revoked one by one, by jti, until they would have expired anyway. */
+export interface RevokedAccessTokensTable {
+  jti: string;
   user_id: string;
-  name: string;
-  token_hash: string;
-  scope: string;
   expires_at: Date;
-  created_at: ColumnType<Date, Date | undefined, never>;
 }
 
-/** Posts: the Markdown source and the HTML sanitized on write (reads never sanitize). */
-export interface PostsTable {
-  id: string;
-  author_id: string;
-  title: string;
-  body: string;
-  html: string;
-  tags: ColumnType<string[], string[] | undefined, string[]>;
-  status: 'draft' | 'published';
-  created_at: ColumnType<Date, Date | undefined, never>;
-  updated_at: ColumnType<Date, Date | undefined, Date>;
-  published_at: Date | null;
-}
-
-/** Comments: plain text, never HTML; hidden by a moderator rather than deleted. */
-export interface CommentsTable {
-  id: string;
-  post_id: string;
-  author_id: string;
-  body: string;
-  hidden_at: Date | null;
-  hidden_by: string | null;
-  created_at: ColumnType<Date, Date | undefined, never>;
-}
-
-/** Every table the application reads or writes, as Kysely sees it. */
-export interface DatabaseSchema {
+/**
+ * The tables the kernel owns and writes, as Kysely sees them. Modules declare their own
+ * (`modules/<name>/tables.ts`) and reach them with `database.db.withTables<…>()`; nothing here
+ * names an application table.
+ */
+export interface KernelSchema {
   security_events: SecurityEventsTable;
-  users: UsersTable;
-  account_tokens: AccountTokensTable;
+  security_events_chain: SecurityEventsChainTable;
   signing_keys: SigningKeysTable;
-  refresh_tokens: RefreshTokensTable;
-  personal_access_tokens: PersonalAccessTokensTable;
-  posts: PostsTable;
-  comments: CommentsTable;
+  access_token_cutoffs: AccessTokenCutoffsTable;
+  revoked_access_tokens: RevokedAccessTokensTable;
 }

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import createError from '@fastify/error';
 import ipaddr from 'ipaddr.js';
 import { createTransport } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
+import { MAIL_ERR_UNAVAILABLE } from './errors.js';
 
 /** One plain-text message to one recipient: account mail needs no HTML, and text carries no script. */
 export interface MailMessage {
@@ -63,17 +63,6 @@ export interface OutboxMailerOptions {
   readonly from: string;
   readonly logger?: MailerLogger;
 }
-
-/**
- * The message could not be delivered: the SMTP server is unreachable, refused the login or the
- * message, or the outbox cannot be written; also after `close()`. The cause describes the failure
- * from error codes only, never from the server's words or the message.
- */
-export const MAIL_ERR_UNAVAILABLE = createError<'MAIL_ERR_UNAVAILABLE', 503, [options: { cause: unknown }]>(
-  'MAIL_ERR_UNAVAILABLE',
-  'The mail service is unavailable',
-  503,
-);
 
 // Without bounds nodemailer waits 2 minutes to connect, 30 s for the greeting and 10 minutes on
 // a silent socket, holding a pool slot for each.
@@ -161,11 +150,19 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
   });
 }
 
+/** The plain-text companion of an outbox message: its recipient, subject and text, unencoded. */
+function plainCompanion(message: MailMessage): string {
+  return `To: ${message.to}\nSubject: ${message.subject}\n\n${message.text}${message.text.endsWith('\n') ? '' : '\n'}`;
+}
+
 /**
  * The development twin: each message becomes an RFC 5322 `.eml` file (built by nodemailer, so
  * it is the message SMTP would have carried) under `directory`, named
- * `<ISO time with - for :>-<random>.eml`, mode 0600, never overwriting. The path is logged; the
- * body is not, since it carries one-time tokens. Throws a `TypeError` on a bad directory or From.
+ * `<ISO time with - for :>-<random>.eml`, mode 0600, never overwriting, and beside it a `.txt`
+ * file of the same name with the recipient, subject and text as written (the `.eml` body is
+ * quoted-printable, so a link copied from it would carry `=3D` and soft line breaks). The paths
+ * are logged; the body is not, since it carries one-time tokens. Throws a `TypeError` on a bad
+ * directory or From.
  */
 export function createOutboxMailer(options: OutboxMailerOptions): Mailer {
   const { directory } = options;
@@ -194,11 +191,17 @@ export function createOutboxMailer(options: OutboxMailerOptions): Mailer {
         await ready;
         const info = await composer.sendMail({ ...message, from });
         if (!Buffer.isBuffer(info.message)) throw new Error('nodemailer returned a stream where a buffer was asked for');
-        const path = join(directory, `${new Date().toISOString().replaceAll(':', '-')}-${randomBytes(8).toString('hex')}.eml`);
+        const name = join(directory, `${new Date().toISOString().replaceAll(':', '-')}-${randomBytes(8).toString('hex')}`);
+        const path = `${name}.eml`;
+        const textPath = `${name}.txt`;
         // 'wx' fails on an existing file instead of replacing it.
         // eslint-disable-next-line security/detect-non-literal-fs-filename -- the directory is configured, the name generated here
         await writeFile(path, info.message, { mode: 0o600, flag: 'wx' });
-        logger.info({ path, messageId: info.messageId }, 'Mail written to the outbox (not sent)');
+        // The .eml body is quoted-printable (`=3D`, soft line breaks), so a link copied from it
+        // fails; the companion holds the text as written, for a person to read and copy.
+        // eslint-disable-next-line security/detect-non-literal-fs-filename -- as above
+        await writeFile(textPath, plainCompanion(message), { mode: 0o600, flag: 'wx' });
+        logger.info({ path, textPath, messageId: info.messageId }, 'Mail written to the outbox (not sent): open the .txt file to copy its link');
       } catch (err) {
         const reason = describeFailure(err);
         logger.warn({ directory, reason }, 'Mail could not be written to the outbox');

@@ -1,15 +1,17 @@
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { STORE_ERR_FULL, STORE_ERR_UNAVAILABLE, STORE_ERR_WRONG_TYPE } from './errors.js';
 import {
   MAX_TTL_MS,
-  STORE_ERR_FULL,
-  STORE_ERR_UNAVAILABLE,
-  STORE_ERR_WRONG_TYPE,
+  checkDeltas,
   checkKey,
+  checkKeys,
   checkMember,
   checkRateLimiterSpec,
   checkTtl,
   checkValue,
   isPositiveInteger,
+  type CounterDelta,
+  type CounterState,
   type RateLimiterSpec,
   type StateStore,
   type StoreLogger,
@@ -121,6 +123,14 @@ class MemoryStore implements StateStore {
     });
   }
 
+  getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return settle(() => {
+      checkKeys(keys);
+      const now = this.#openNow();
+      return keys.map((key) => this.#typed(key, 'string', now)?.value ?? null);
+    });
+  }
+
   set(key: string, value: string, options: TtlOption): Promise<void> {
     return settle(() => {
       checkKey(key);
@@ -177,6 +187,25 @@ class MemoryStore implements StateStore {
       if (!Number.isSafeInteger(next)) throw new STORE_ERR_WRONG_TYPE();
       entry.value = String(next);
       return next;
+    });
+  }
+
+  incrementMany(entries: readonly CounterDelta[], options: TtlOption): Promise<CounterState[]> {
+    return settle(() => {
+      checkDeltas(entries);
+      const ttl = checkTtl(options, this.#maxTtlMs);
+      const now = this.#openNow();
+      return entries.map(({ key, by }) => {
+        const entry = this.#typed(key, 'string', now);
+        if (entry === undefined) {
+          this.#write(key, { kind: 'string', value: String(by), expiresAt: now + ttl }, now);
+          return { count: by, ttlMs: ttl };
+        }
+        const next = INTEGER.test(entry.value) ? Number(entry.value) + by : Number.NaN;
+        if (!Number.isSafeInteger(next)) throw new STORE_ERR_WRONG_TYPE();
+        entry.value = String(next);
+        return { count: next, ttlMs: entry.expiresAt - now };
+      });
     });
   }
 

@@ -1,17 +1,19 @@
 import { randomInt } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type ClientContext, type Result } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { STORE_ERR_CONNECT, STORE_ERR_UNAVAILABLE, STORE_ERR_WRONG_TYPE } from './errors.js';
 import {
   MAX_TTL_MS,
-  STORE_ERR_CONNECT,
-  STORE_ERR_UNAVAILABLE,
-  STORE_ERR_WRONG_TYPE,
+  checkDeltas,
   checkKey,
+  checkKeys,
   checkMember,
   checkRateLimiterSpec,
   checkTtl,
   checkValue,
   isPositiveInteger,
+  type CounterDelta,
+  type CounterState,
   type RateLimiterSpec,
   type StateStore,
   type StoreLogger,
@@ -52,9 +54,23 @@ const RECONNECT_JITTER_MS = 100;
 // SET NX creates the counter with its TTL only when it is missing; INCR never touches the TTL.
 const INCREMENT_SCRIPT = `redis.call('SET', KEYS[1], '0', 'PX', ARGV[1], 'NX')
 return redis.call('INCR', KEYS[1])`;
+// One counter per key: the same SET NX + INCRBY as above, then the window's PTTL, for each key.
+const INCREMENT_MANY_SCRIPT = `local out = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, '0', 'PX', ARGV[1], 'NX')
+  out[2 * i - 1] = redis.call('INCRBY', key, ARGV[i + 1])
+  out[2 * i] = redis.call('PTTL', key)
+end
+return out`;
 const SET_ADD_SCRIPT = `redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    incrementMany(numberOfKeys: number, ...args: (string | number)[]): Result<(number | string)[], Context>;
+  }
+}
 
 const noopLogger: StoreLogger = { warn() {}, error() {}, info() {} };
 
@@ -101,6 +117,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stat
     retryStrategy: (attempt) => Math.min(RECONNECT_BASE_MS * 2 ** (attempt - 1), RECONNECT_MAX_MS) + randomInt(RECONNECT_JITTER_MS),
   });
 
+  // EVALSHA with the script body sent only when Redis does not know it yet.
+  client.defineCommand('incrementMany', { lua: INCREMENT_MANY_SCRIPT });
+
   const health = new ConnectionHealth(logger, redacted);
   let bootError: unknown;
   // ioredis prints unhandled 'error' events to the console; they belong in the logger.
@@ -143,7 +162,7 @@ class ConnectionHealth {
   lost(err: unknown): void {
     if (!this.started || this.closing || this.#down) return;
     this.#down = true;
-    this.#logger.error({ url: this.#url, err }, 'Redis connection lost: store operations fail with STORE_ERR_UNAVAILABLE while reconnecting');
+    this.#logger.error({ url: this.#url, err }, `Redis connection lost: store operations fail with ${STORE_ERR_UNAVAILABLE.code} while reconnecting`);
   }
 
   restored(): void {
@@ -225,6 +244,11 @@ class RedisStore implements StateStore {
     return this.#run(() => this.#client.get(key));
   }
 
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    checkKeys(keys);
+    return this.#run(() => this.#client.mget(...keys));
+  }
+
   async set(key: string, value: string, options: TtlOption): Promise<void> {
     checkKey(key);
     checkValue(value);
@@ -253,6 +277,16 @@ class RedisStore implements StateStore {
     checkKey(key);
     const ttl = checkTtl(options, MAX_TTL_MS);
     return Number(await this.#run(() => this.#client.eval(INCREMENT_SCRIPT, 1, key, ttl)));
+  }
+
+  async incrementMany(entries: readonly CounterDelta[], options: TtlOption): Promise<CounterState[]> {
+    checkDeltas(entries);
+    const ttl = checkTtl(options, MAX_TTL_MS);
+    const keys = entries.map((entry) => entry.key);
+    const reply = await this.#run(() => this.#client.incrementMany(keys.length, ...keys, ttl, ...entries.map((entry) => entry.by)));
+    const states: CounterState[] = [];
+    for (let i = 0; i < entries.length; i += 1) states.push({ count: Number(reply[2 * i]), ttlMs: Math.max(0, Number(reply[2 * i + 1])) });
+    return states;
   }
 
   async expire(key: string, options: TtlOption): Promise<boolean> {

@@ -1,9 +1,20 @@
-import { createError } from '@fastify/error';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** How long a written key lives. Every write names one, so nothing in the store lives forever. */
 export interface TtlOption {
   /** Positive integer milliseconds, at most {@link MAX_TTL_MS} (or the memory store's `maxTtlMs`). */
+  readonly ttlMs: number;
+}
+
+/** An amount to add to one counter (see {@link StateStore.incrementMany}). */
+export interface CounterDelta {
+  readonly key: string;
+  readonly by: number;
+}
+
+/** A counter after an addition: its value and the milliseconds its window has left. */
+export interface CounterState {
+  readonly count: number;
   readonly ttlMs: number;
 }
 
@@ -31,6 +42,12 @@ export interface StateStore {
   readonly kind: 'redis' | 'memory';
   /** The value at `key`, or `null` when there is none. */
   get(key: string): Promise<string | null>;
+  /**
+   * The values at `keys`, in order (`null` for a missing key), read in one round trip: the
+   * request hot path reads a session, its last-seen time and its user's version marker together.
+   * At most {@link MAX_BATCH_KEYS} keys.
+   */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** Writes `value`, replacing whatever `key` held, with a fresh TTL. */
   set(key: string, value: string, options: TtlOption): Promise<void>;
   /** Writes `value` only when `key` holds nothing; `true` when this call wrote it. */
@@ -48,6 +65,13 @@ export interface StateStore {
    * open by hitting it.
    */
   increment(key: string, options: TtlOption): Promise<number>;
+  /**
+   * Adds each entry's `by` to its counter in one round trip and returns every new count with
+   * the milliseconds its window has left. Like {@link increment}: a missing counter starts
+   * with `options.ttlMs` and later additions leave the TTL alone. At most {@link MAX_BATCH_KEYS}
+   * entries; `by` is a positive safe integer.
+   */
+  incrementMany(entries: readonly CounterDelta[], options: TtlOption): Promise<CounterState[]>;
   /** Gives an existing key a new TTL; `false` when there is no such key. */
   expire(key: string, options: TtlOption): Promise<boolean>;
   /** Milliseconds `key` has left, or `null` when there is no such key. */
@@ -77,21 +101,14 @@ export interface StoreLogger {
   info(obj: object, msg: string): void;
 }
 
-/** Redis is down, the connection dropped mid-command, or the store is closed. The cause is attached. */
-export const STORE_ERR_UNAVAILABLE = createError('STORE_ERR_UNAVAILABLE', 'The shared state store is unavailable', 503);
-/** The key holds another kind of value (a set where a string was expected, a non-integer counter). */
-export const STORE_ERR_WRONG_TYPE = createError('STORE_ERR_WRONG_TYPE', 'The stored value does not support this operation', 500);
-/** The memory store cannot fit one set even after evicting everything else. */
-export const STORE_ERR_FULL = createError('STORE_ERR_FULL', 'The in-memory store is full', 503);
-/** `createRedisStore` could not connect; the message names the URL with its password redacted. */
-export const STORE_ERR_CONNECT = createError('STORE_ERR_CONNECT', 'Cannot connect to Redis at %s', 500);
-
 /** Longest key, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 512;
 /** Longest set member, in UTF-16 code units. */
 export const MAX_MEMBER_LENGTH = 512;
 /** Longest value: sessions and tokens are small; a bound keeps one write from eating the heap. */
 export const MAX_VALUE_LENGTH = 65_536;
+/** Most keys one `getMany` or `incrementMany` call may name. */
+export const MAX_BATCH_KEYS = 1024;
 /** Longest TTL: 31 days, above any session, token or counter window Rampart uses. */
 export const MAX_TTL_MS = 31 * 24 * 60 * 60 * 1000;
 const MAX_TTL_SECONDS = MAX_TTL_MS / 1000;
@@ -109,6 +126,23 @@ function checkString(what: string, value: unknown, min: number, max: number): as
 /** @internal Shared by the implementations so both reject exactly the same arguments. */
 export function checkKey(key: unknown): asserts key is string {
   checkString('key', key, 1, MAX_KEY_LENGTH);
+}
+
+/** @internal */
+export function checkKeys(keys: unknown): asserts keys is readonly string[] {
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_BATCH_KEYS) throw new TypeError(`keys must be an array of 1–${MAX_BATCH_KEYS} keys`);
+  for (const key of keys) checkKey(key);
+}
+
+/** @internal */
+export function checkDeltas(entries: unknown): asserts entries is readonly CounterDelta[] {
+  if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH_KEYS) throw new TypeError(`entries must be an array of 1–${MAX_BATCH_KEYS} counters`);
+  for (const entry of entries as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) throw new TypeError('each entry must be { key, by }');
+    const { key, by } = entry as { key?: unknown; by?: unknown };
+    checkKey(key);
+    if (!isPositiveInteger(by)) throw new TypeError('each entry\'s by must be a positive integer');
+  }
 }
 
 /** @internal */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { PrincipalUser } from './authentication.js';
 import type { StateStore } from '../platform/store.js';
-import { KID, type SigningKeySet } from './signing-keys.js';
+import { KID, SIGNING_KEYS_VERSION_KEY, type SigningKeySet } from './signing-keys.js';
+import type { UserStates } from './user-states.js';
 
 /** What a verified access token says. */
 export interface AccessTokenClaims {
@@ -21,9 +23,15 @@ export type AccessTokenFailure =
 
 export type AccessTokenResult = { readonly ok: true; readonly claims: AccessTokenClaims } | { readonly ok: false; readonly reason: AccessTokenFailure };
 
+/** A token that verified and is not revoked, with its user as of now (null when gone or disabled). */
+export type VerifiedAccessToken =
+  | { readonly ok: true; readonly claims: AccessTokenClaims; readonly user: PrincipalUser | null }
+  | { readonly ok: false; readonly reason: AccessTokenFailure };
+
 export interface AccessTokensOptions {
   readonly keys: SigningKeySet;
-  readonly store: StateStore;
+  /** Revocations (durable in PostgreSQL, versioned through the shared store) and the token's user. */
+  readonly states: UserStates;
   /** `iss`: the public URL. */
   readonly issuer: string;
   /** `aud`: the API these tokens are for. */
@@ -32,18 +40,27 @@ export interface AccessTokensOptions {
   readonly ttlSeconds: number;
   /** The clock, injectable so tests let time pass without sleeping. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * The shared store: verification reads the user's version marker and the signing keys'
+   * version marker in one round trip, so a key retired on one instance is refused on all at
+   * once. Without it, the user's marker is read alone and the key set follows its cache interval.
+   */
+  readonly store?: StateStore;
 }
 
 /**
  * Short-lived EdDSA access tokens (RFC 9068 `at+jwt`). Verification trusts nothing in the
  * token's header except the kid, and that only after a format check and only as a lookup in
  * Rampart's own key set: the algorithm list is pinned to EdDSA, and `jku`, `jwk`, `x5u`,
- * `x5c` or any other header parameter makes the token invalid. Revocation puts the jti on a
- * denylist in the shared store until the token expires.
+ * `x5c` or any other header parameter makes the token invalid. Revocation (one jti, or every
+ * token of a user issued before an instant) is written to PostgreSQL and announced through the
+ * user's version marker (see user-states.ts), so it reaches every instance at once and
+ * survives the loss of Redis's data.
  */
 export interface AccessTokens {
   issue(input: { readonly userId: string; readonly scopes: readonly string[] }): Promise<{ readonly token: string; readonly expiresIn: number }>;
-  verify(token: string): Promise<AccessTokenResult>;
+  /** Signature, claims and revocation; one shared-store read (the user's version marker) on the way. */
+  verify(token: string): Promise<VerifiedAccessToken>;
   /** Denies a valid token on every instance until it expires; false when the token does not verify. */
   revoke(token: string): Promise<AccessTokenClaims | null>;
   /** Every access token of the user issued until now is refused from now on. */
@@ -66,6 +83,8 @@ const JTI = /^[A-Za-z0-9_-]{22}$/;
 const SCOPE_STRING = /^[a-z: ]{1,256}$/;
 const SCOPE = /^[a-z]{1,32}$|^[a-z]{1,32}:[a-z]{1,32}$/;
 const MAX_SCOPES = 16;
+// Verified tokens remembered per instance (the oldest dropped first).
+const MAX_VERIFIED_TOKENS = 10_000;
 
 /** `scope`: space-separated scope names, each `name` or `name:action`. */
 function parseScope(scope: unknown): string[] | null {
@@ -73,11 +92,6 @@ function parseScope(scope: unknown): string[] | null {
   const scopes = scope.split(' ');
   return scopes.length <= MAX_SCOPES && scopes.every((entry) => SCOPE.test(entry)) ? scopes : null;
 }
-// Longer than any token lives, so a revocation marker outlasts every token it covers.
-const USER_MARKER_TTL_MS = (MAX_ACCESS_TOKEN_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000 + 60_000;
-
-const denyKey = (jti: string): string => `at-deny:${jti}`;
-const userMarkerKey = (userId: string): string => `at-nbf:${userId}`;
 
 function failureOf(err: unknown): AccessTokenFailure {
   if (err instanceof joseErrors.JWTExpired) return 'expired';
@@ -102,15 +116,36 @@ function claimsOf(payload: JWTPayload): AccessTokenClaims | null {
 
 /** Creates the issuer and verifier; options are checked here, once. */
 export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
-  const { keys, store, issuer, audience, ttlSeconds } = options;
+  const { keys, states, issuer, audience, ttlSeconds } = options;
   const now = options.now ?? Date.now;
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_ACCESS_TOKEN_SECONDS) {
     throw new TypeError(`access tokens: ttlSeconds must be a positive integer of at most ${MAX_ACCESS_TOKEN_SECONDS}`);
   }
   if (typeof issuer !== 'string' || issuer === '' || typeof audience !== 'string' || audience === '') throw new TypeError('access tokens: issuer and audience are required');
 
+  // Tokens whose signature and claims verified, by their exact text: a client sends the same
+  // token for its whole life, and an EdDSA verification costs more than the rest of a request.
+  // A hit re-checks what can change (expiry, and that the key still verifies); a token whose
+  // text differs by one byte is a different key here and is verified in full.
+  const verified = new Map<string, { readonly claims: AccessTokenClaims; readonly kid: string; readonly key: unknown }>();
+
   async function verifySignatureAndClaims(token: string): Promise<AccessTokenResult> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) return { ok: false, reason: 'malformed' };
+    const hit = verified.get(token);
+    if (hit !== undefined) {
+      const expired = hit.claims.expiresAt + CLOCK_TOLERANCE_SECONDS <= now() / 1000;
+      if (!expired && (await keys.verificationKey(hit.kid)) === hit.key) return { ok: true, claims: hit.claims };
+      // Expired or its key retired: forgotten, and verified in full below for the exact reason.
+      verified.delete(token);
+    }
+    const result = await verifyInFull(token);
+    if (!result.ok) return result;
+    if (verified.size >= MAX_VERIFIED_TOKENS) verified.delete(verified.keys().next().value ?? '');
+    verified.set(token, { claims: result.claims, kid: result.kid, key: result.key });
+    return { ok: true, claims: result.claims };
+  }
+
+  async function verifyInFull(token: string): Promise<{ ok: false; reason: AccessTokenFailure } | { ok: true; claims: AccessTokenClaims; kid: string; key: unknown }> {
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(token);
@@ -143,7 +178,7 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
     if (claims === null) return { ok: false, reason: 'claims' };
     // A token living longer than any Rampart issues was not issued by this configuration.
     if (claims.expiresAt - claims.issuedAt > MAX_ACCESS_TOKEN_SECONDS) return { ok: false, reason: 'lifetime' };
-    return { ok: true, claims };
+    return { ok: true, claims, kid, key };
   }
 
   return Object.freeze({
@@ -152,8 +187,9 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
       if (!USER_ID.test(input.userId) || parseScope(scope) === null) throw new TypeError('access tokens: a user id and at least one well-formed scope are required');
       const { kid, privateKey } = await keys.signingKey();
       // Issued no earlier than the user's last "revoke all": that marker refuses anything older.
-      const marker = Number(await store.get(userMarkerKey(input.userId)) ?? 0);
-      const issuedAt = Math.max(Math.floor(now() / 1000), Number.isSafeInteger(marker) ? Math.ceil(marker / 1000) : 0);
+      // Read from PostgreSQL, not the cache: issuing must not warm a principal nobody used yet.
+      const tokensNotBefore = await states.tokensNotBefore(input.userId);
+      const issuedAt = Math.max(Math.floor(now() / 1000), Math.ceil(tokensNotBefore / 1000));
       const token = await new SignJWT({ scope })
         .setProtectedHeader({ alg: ALGORITHM, kid, typ: TYPE })
         .setIssuer(issuer)
@@ -167,24 +203,37 @@ export function createAccessTokens(options: AccessTokensOptions): AccessTokens {
       return { token, expiresIn: ttlSeconds };
     },
 
-    async verify(token: string): Promise<AccessTokenResult> {
+    async verify(token: string): Promise<VerifiedAccessToken> {
       const result = await verifySignatureAndClaims(token);
       if (!result.ok) return result;
-      const [denied, marker] = await Promise.all([store.get(denyKey(result.claims.jti)), store.get(userMarkerKey(result.claims.userId))]);
-      if (denied !== null || (marker !== null && result.claims.issuedAt * 1000 < Number(marker))) return { ok: false, reason: 'revoked' };
-      return result;
+      let { claims } = result;
+      let marker: string | null | undefined;
+      if (options.store !== undefined) {
+        // One round trip for both markers: the user's (revocations) and the key set's (retirements).
+        const [userMarker = null, keysVersion = null] = await options.store.getMany([states.markerKey(claims.userId), SIGNING_KEYS_VERSION_KEY]);
+        marker = userMarker;
+        if (await keys.observeVersion(keysVersion)) {
+          // The key set changed: verified again against the fresh set (a retired key is gone).
+          const again = await verifySignatureAndClaims(token);
+          if (!again.ok) return again;
+          claims = again.claims;
+        }
+      }
+      const state = await states.get(claims.userId, marker);
+      if (state.revokedJtis.has(claims.jti) || claims.issuedAt * 1000 < state.tokensNotBefore) return { ok: false, reason: 'revoked' };
+      return { ok: true, claims, user: state.principal };
     },
 
     async revoke(token: string) {
       const result = await verifySignatureAndClaims(token);
       if (!result.ok) return null;
-      const ttlMs = (result.claims.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000 - now();
-      if (ttlMs > 0) await store.set(denyKey(result.claims.jti), '1', { ttlMs: Math.ceil(ttlMs) });
+      const expiresAt = (result.claims.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000;
+      if (expiresAt > now()) await states.revokeToken(result.claims.userId, result.claims.jti, expiresAt);
       return result.claims;
     },
 
     async revokeAllForUser(userId: string) {
-      await store.set(userMarkerKey(userId), String(now()), { ttlMs: USER_MARKER_TTL_MS });
+      await states.revokeTokensBefore(userId, now());
     },
   });
 }

@@ -1,7 +1,8 @@
 import fastifyCookie from '@fastify/cookie';
-import createError from '@fastify/error';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { AUTH_ERR_INSUFFICIENT_SCOPE, AUTH_ERR_INVALID_TOKEN, AUTH_ERR_UNAUTHENTICATED } from './errors.js';
+import { isPageRequest, routeConfig } from './pages.js';
 import { sendProblem } from './problem-details.js';
 import type { Session, SessionManager } from './sessions.js';
 
@@ -21,7 +22,7 @@ export interface Principal extends PrincipalUser {
 
 /** What a bearer resolver answers: the token's principal, or why it was refused (for the security event only). */
 export type BearerResolution =
-  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: true; readonly principal: Principal; readonly user?: PrincipalUser }
   | { readonly ok: false; readonly reason: string; readonly kind: string };
 
 export interface BearerOptions {
@@ -37,8 +38,12 @@ export interface AuthenticationOptions {
   readonly cookieName: string;
   /** Send the `Secure` attribute. Required by a `__Host-` or `__Secure-` name. */
   readonly secureCookies: boolean;
-  /** The principal of a session's user; null when the user is gone or disabled, which ends the session. */
-  readonly loadPrincipal: (userId: string) => Promise<PrincipalUser | null>;
+  /**
+   * The principal of a session's user; null when the user is gone or disabled, which ends the
+   * session. `companion` is the value of the session manager's companion key for the user (the
+   * version marker) when it was read with the session, `undefined` when it was not.
+   */
+  readonly loadPrincipal: (userId: string, companion?: string | null) => Promise<PrincipalUser | null>;
   /** Bearer tokens in the Authorization header; without this option any Authorization header is refused. */
   readonly bearer?: BearerOptions;
 }
@@ -50,6 +55,8 @@ declare module 'fastify' {
     /** The session cookie's token when it named a live session; for logout and rotation only, never for logs. */
     sessionToken: string | null;
     principal: Principal | null;
+    /** The user as the principal loader (or bearer resolver) returned it, application fields included; null when anonymous. */
+    principalUser: PrincipalUser | null;
   }
   interface FastifyReply {
     /** Sets the session cookie (HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, no expiry) and `Cache-Control: no-store`. */
@@ -61,13 +68,6 @@ declare module 'fastify' {
 
 /** The default session cookie name: `__Host-` binds it to this exact host, over HTTPS, for the whole path. */
 export const DEFAULT_SESSION_COOKIE = '__Host-rampart_session';
-
-/** The route declares `access: 'authenticated'` and the request has no session. */
-export const AUTH_ERR_UNAUTHENTICATED = createError('AUTH_ERR_UNAUTHENTICATED', 'Sign in first.', 401);
-/** The Authorization header was refused: one answer whatever was wrong with it (the reason is in `authn_token_invalid`). */
-export const AUTH_ERR_INVALID_TOKEN = createError('AUTH_ERR_INVALID_TOKEN', 'The access token is invalid, expired or revoked.', 401);
-/** A bearer token without the scope the route requires, or a route that accepts cookie sessions only. */
-export const AUTH_ERR_INSUFFICIENT_SCOPE = createError('AUTH_ERR_INSUFFICIENT_SCOPE', 'The access token does not grant this operation.', 403);
 
 // RFC 6750 token68 characters; longer than any token Rampart issues is refused unread.
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]{1,2048}=*)$/i;
@@ -82,8 +82,9 @@ export function checkCookieName(label: string, name: unknown, secure: boolean): 
 }
 
 /**
- * Cookie sessions and bearer tokens. A request with an `Authorization` header is
- * authenticated by that header alone (`Bearer <token>`, resolved by `options.bearer`): any
+ * Cookie sessions and bearer tokens. A page request ({@link isPageRequest}) is authenticated
+ * by the session cookie only; its `Authorization` header is not read. Any other request with an
+ * `Authorization` header is authenticated by that header alone (`Bearer <token>`, resolved by `options.bearer`): any
  * failure answers one uniform 401 `AUTH_ERR_INVALID_TOKEN` and the cookie is not read. Tokens
  * are never taken from the query string or a cookie. Otherwise it reads the session cookie,
  * resolves it and loads its principal, setting `request.session`, `request.sessionToken`,
@@ -118,6 +119,7 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
     app.decorateRequest('session', null);
     app.decorateRequest('sessionToken', null);
     app.decorateRequest('principal', null);
+    app.decorateRequest('principalUser', null);
     app.decorateReply('setSessionCookie', function setSessionCookie(this: FastifyReply, token: string) {
       if (typeof token !== 'string' || token.length === 0) throw new TypeError('setSessionCookie needs the session token');
       this.header('cache-control', 'no-store');
@@ -140,6 +142,7 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
         return false;
       }
       request.principal = resolution.principal;
+      request.principalUser = resolution.user ?? null;
       request.actorId = resolution.principal.id;
       return true;
     }
@@ -147,14 +150,15 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
     async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       const token = request.cookies[cookieName];
       if (token === undefined || token === '') return;
-      const session = await sessions.resolve(token);
-      if (session === null) {
+      const resolved = await sessions.resolveForRequest(token);
+      if (resolved === null) {
         // Whatever the value was (expired, revoked, forged or planted), it never becomes a session.
         request.server.securityEvents.recordFor(request, 'session_use_after_expire');
         reply.clearSessionCookie();
         return;
       }
-      const principal = await loadPrincipal(session.userId);
+      const { session } = resolved;
+      const principal = await loadPrincipal(session.userId, resolved.companion);
       if (principal === null) {
         // The user is gone or disabled: the session ends with it.
         await sessions.revokeToken(token);
@@ -164,13 +168,12 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
       request.session = session;
       request.sessionToken = token;
       request.principal = { id: principal.id, role: principal.role, credential: 'session', scopes: null };
+      request.principalUser = principal;
       request.actorId = principal.id;
     }
 
-    app.addHook('onRequest', async (request, reply) => {
-      // A route whose answer is the same for everyone (static files) reads no credential.
-      if (request.routeOptions.config.authenticate === false) return undefined;
-      const header = request.headers.authorization;
+    /** Resolves the presented credential, then applies the route's access rule (see the hook below). */
+    async function authenticatePresented(request: FastifyRequest, reply: FastifyReply, header: string | undefined): Promise<FastifyReply | undefined> {
       if (header !== undefined) {
         // A presented credential that fails is refused on every route, public ones too: never
         // silently downgraded to anonymous or to the cookie.
@@ -182,7 +185,7 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
       } else {
         await authenticate(request, reply);
       }
-      const config = request.routeOptions.config;
+      const config = routeConfig(request);
       if (config.access === undefined || config.access === 'public') return undefined;
       if (request.principal === null) {
         // A permission route may be open to guests; the authorization plugin decides those.
@@ -196,6 +199,36 @@ export const authenticationPlugin = fp<AuthenticationOptions>(
         return sendProblem(reply, { status: insufficientScope.statusCode, code: insufficientScope.code, title: insufficientScope.message });
       }
       return undefined;
+    }
+
+    app.addHook('onRequest', (request, reply, done) => {
+      const config = routeConfig(request);
+      // A route whose answer is the same for everyone (static files) reads no credential.
+      if (config.authenticate === false) {
+        done();
+        return;
+      }
+      // Pages authenticate by the session cookie alone and never read Authorization: a proxy's
+      // Basic credentials (which browsers resend on their own) are not a Rampart credential, and
+      // a page request is never CSRF-exempt as a bearer one would be. On every other route a
+      // presented header is the only credential read.
+      const header = isPageRequest(request) ? undefined : request.headers.authorization;
+      const token = request.cookies[cookieName];
+      if (header === undefined && (token === undefined || token === '')) {
+        // Nothing presented (every anonymous request): nothing to resolve, so no promise; a
+        // guest may pass everything but an `authenticated` route (permission routes are the
+        // authorization plugin's).
+        if (config.access === 'authenticated') {
+          void sendProblem(reply, { status: unauthenticated.statusCode, code: unauthenticated.code, title: unauthenticated.message });
+          return;
+        }
+        done();
+        return;
+      }
+      // As Fastify treats an async hook: once the promise settles the next hook runs, unless a reply was sent.
+      authenticatePresented(request, reply, header).then(() => {
+        done();
+      }, done);
     });
     // Whatever a handler set, a response that depends on a session or a token is never stored by a cache.
     app.addHook('onSend', (request, reply, payload, done) => {

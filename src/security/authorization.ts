@@ -1,8 +1,9 @@
 import { subject as tagSubject, type AnyAbility } from '@casl/ability';
-import createError from '@fastify/error';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AUTH_ERR_UNAUTHENTICATED, type Principal } from './authentication.js';
+import type { Principal } from './authentication.js';
+import { AUTH_ERR_UNAUTHENTICATED, AUTHZ_ERR_FORBIDDEN } from './errors.js';
+import { routeConfig } from './pages.js';
 import { sendProblem } from './problem-details.js';
 import { describeAccess, isPermission } from './route-contract.js';
 
@@ -39,8 +40,15 @@ declare module 'fastify' {
   }
 }
 
-/** The caller is signed in but its role does not allow the route's action. */
-export const AUTHZ_ERR_FORBIDDEN = createError('AUTHZ_ERR_FORBIDDEN', 'You are not allowed to do this.', 403);
+/** The roles, least to most privileged; each has every ability of those before it. A guest is anyone not signed in. */
+export const ROLES = ['author', 'moderator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Whether `role` is `least` or above it; false for a role this list does not know. */
+export function roleAtLeast(role: string, least: Role): boolean {
+  const rank = (ROLES as readonly string[]).indexOf(role);
+  return rank >= 0 && rank >= ROLES.indexOf(least);
+}
 
 const ABILITY = Symbol('rampart.ability');
 const DECIDED = Symbol('rampart.authorizationDecided');
@@ -110,7 +118,7 @@ export const authorizationPlugin = fp<AuthorizationOptions>(
     });
 
     app.addHook('onRequest', (request, reply, next) => {
-      const access = request.routeOptions.config.access;
+      const access = routeConfig(request).access;
       if (!isPermission(access)) {
         next();
         return;

@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import { RateLimiterRes } from 'rate-limiter-flexible';
-import type { StateStore } from '../platform/store.js';
+import { MAX_TTL_MS, type StateStore } from '../platform/store.js';
 import { clientKey } from './client-ip.js';
 
 /** What {@link LoginThrottle.check} allows. */
@@ -41,7 +41,19 @@ export interface LoginThrottle {
    * everyone. `null` when refused; otherwise call `release()` once the attempt is recorded.
    */
   claim(accountKey: string, ip: string): Promise<ThrottleClaim | null>;
+  /**
+   * Whether to record a refused attempt as a security event: true for the first refusal of
+   * `scope` for this client (this account and client for `account_ip`) within `windowMs`
+   * (for a block: the time it has left), false for the others, in every instance. A flood of
+   * refused attempts then writes one `authn_login_lock` row per block and minute, not one per
+   * request: those writes were the flood's cost (on PGlite, SQL on the event loop). The
+   * refusals themselves are unchanged.
+   */
+  firstRefusal(scope: RefusalScope, accountKey: string, ip: string, windowMs: number): Promise<boolean>;
 }
+
+/** Why an attempt was refused before its password was checked: a block, or too many checks in flight. */
+export type RefusalScope = 'account_ip' | 'ip' | 'concurrent';
 
 /** A claimed password check; see {@link LoginThrottle.claim}. */
 export interface ThrottleClaim {
@@ -194,6 +206,7 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
       pairBlock: `${prefix}:pair-block:${account}:${client}`,
       pairClaim: `${prefix}:pair-claim:${account}:${client}`,
       clientClaim: (slot: number) => `${prefix}:ip-claim:${client}:${String(slot)}`,
+      refused: (scope: RefusalScope) => `${prefix}:refused:${scope}:${scope === 'account_ip' ? `${account}:${client}` : client}`,
     };
   }
   type Keys = ReturnType<typeof keys>;
@@ -286,6 +299,16 @@ export function createLoginThrottle(options: LoginThrottleOptions): LoginThrottl
       }
       await store.delete(k.pairClaim);
       return null;
+    },
+
+    async firstRefusal(scope, accountKey, ip, windowMs) {
+      const ttlMs = Math.min(Math.max(Math.ceil(windowMs), SECOND_MS), MAX_TTL_MS);
+      try {
+        return await store.setIfAbsent(keys(accountKey, ip).refused(scope), '1', { ttlMs });
+      } catch {
+        // Only the event's deduplication failed (e.g. a full memory store): the refusal stands, and is recorded.
+        return true;
+      }
     },
   };
 }

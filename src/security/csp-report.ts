@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { StateStore } from '../platform/store.js';
 import { createAttemptLimiter } from './brute-force.js';
 import { clientKey } from './client-ip.js';
-import { RAMPART_ERR_MALFORMED_JSON } from './errors.js';
+import { RAMPART_ERR_MALFORMED_JSON, RAMPART_ERR_RATE_LIMITED } from './errors.js';
 import { CSP_REPORT_PATH } from './headers.js';
 import { sendProblem } from './problem-details.js';
 
@@ -118,7 +118,7 @@ const routes: FastifyPluginAsyncZod<{ limiter: ReturnType<typeof createAttemptLi
       const result = await limiter.consume(clientKey(request.ip));
       if (result.allowed) return undefined;
       reply.header('retry-after', String(result.retryAfterSeconds));
-      return sendProblem(reply, { status: 429, code: 'RAMPART_ERR_RATE_LIMITED', title: 'Too many requests: slow down and retry after the time in Retry-After.' });
+      return sendProblem(reply, { status: RAMPART_ERR_RATE_LIMITED.statusCode, code: RAMPART_ERR_RATE_LIMITED.code, title: RAMPART_ERR_RATE_LIMITED.message });
     },
   }, async (request, reply) => {
     for (const violation of violations(request.body)) {

@@ -1,11 +1,12 @@
 import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
-import createError from '@fastify/error';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { MAX_TTL_MS, type StateStore } from '../platform/store.js';
 import { checkCookieName } from './authentication.js';
+import { CSRF_ERR_INVALID } from './errors.js';
 import type { Keyring } from './keyring.js';
+import { routeConfig } from './pages.js';
 import { sendProblem } from './problem-details.js';
 import { sessionStoreKey } from './sessions.js';
 
@@ -36,9 +37,6 @@ declare module 'fastify' {
 
 /** Why an unsafe request was refused; recorded as `details.reason` of `malicious_csrf`, never told to the client. */
 export type CsrfFailure = 'cross_site' | 'origin' | 'missing_token' | 'bad_token';
-
-/** One answer whatever failed, so a probe learns nothing about which check stopped it. */
-export const CSRF_ERR_INVALID = createError('CSRF_ERR_INVALID', 'The request could not be verified as coming from this site: reload the page and try again.', 403);
 
 interface CsrfContext {
   readonly store: StateStore;
@@ -131,8 +129,15 @@ export async function destroyPreSession(request: FastifyRequest, reply: FastifyR
   current.created = false;
 }
 
+const VARY_VALUE = VARY.join(', ');
+
 function addVary(reply: FastifyReply): void {
   const header = reply.getHeader('vary');
+  // Nothing else varied this response (CORS off, no handler's own Vary): the usual case, no merge.
+  if (header === undefined) {
+    reply.header('vary', VARY_VALUE);
+    return;
+  }
   const present = (Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : '').split(',').map((v) => v.trim()).filter((v) => v !== '');
   if (present.includes('*')) return;
   const lower = new Set(present.map((v) => v.toLowerCase()));
@@ -188,20 +193,28 @@ export const csrfPlugin = fp<CsrfOptions>(
     checkCookieName('csrf: preSessionCookieName', cookieName, secureCookies);
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) throw new TypeError(`csrf: preSessionTtlMs must be a positive integer of at most ${MAX_TTL_MS} ms`);
 
-    // Its own derived key, so a CSRF token is useless as any other MAC in the system.
-    const key: KeyObject = createSecretKey(keyring.deriveKey('csrf'));
-    const sign = (message: string): string => createHmac('sha256', key).update(message, 'utf8').digest('base64url');
+    // Its own derived key, so a CSRF token is useless as any other MAC in the system. Tokens
+    // are made under the current secret; during a secret rotation one made under a fallback
+    // secret (a form rendered before the switch) still verifies.
+    const [key, ...fallbackKeys] = keyring.deriveKeys('csrf').map((bytes): KeyObject => createSecretKey(bytes));
+    const signWith = (with_: KeyObject, message: string): string => createHmac('sha256', with_).update(message, 'utf8').digest('base64url');
+    const sign = (message: string): string => signWith(key as KeyObject, message);
     const trusted: ReadonlySet<string> = new Set(trustedOrigins);
     const allowed: ReadonlySet<string> = new Set([publicOrigin, ...trustedOrigins]);
     const context: CsrfContext = { store, cookieName, cookieOptions: { path: '/', httpOnly: true, secure: secureCookies, sameSite: 'strict' }, ttlMs };
     const invalid = new CSRF_ERR_INVALID();
 
     /** The token this request must carry; `create` starts a pre-session when it has neither a session nor a pre-session. */
-    async function expectedToken(request: FastifyRequest, create: boolean): Promise<string | null> {
-      if (request.session !== null && request.sessionToken !== null) return sign(`session:${sessionStoreKey(request.sessionToken)}`);
+    async function expectedMessage(request: FastifyRequest, create: boolean): Promise<string | null> {
+      if (request.session !== null && request.sessionToken !== null) return `session:${sessionStoreKey(request.sessionToken)}`;
       const current = state(request, 'csrfToken');
       const preSession = (await findPreSession(request, current)) ?? (create ? await createPreSession(current) : null);
-      return preSession === null ? null : sign(`pre:${preSession}`);
+      return preSession === null ? null : `pre:${preSession}`;
+    }
+
+    async function expectedToken(request: FastifyRequest, create: boolean): Promise<string | null> {
+      const message = await expectedMessage(request, create);
+      return message === null ? null : sign(message);
     }
 
     async function failure(request: FastifyRequest): Promise<CsrfFailure | null> {
@@ -217,8 +230,10 @@ export const csrfPlugin = fp<CsrfOptions>(
       if (origin !== undefined && !allowed.has(origin)) return 'origin';
       const provided = providedToken(request);
       if (provided === undefined || provided === '') return 'missing_token';
-      const expected = await expectedToken(request, false);
-      return expected !== null && sameToken(provided, expected) ? null : 'bad_token';
+      const message = await expectedMessage(request, false);
+      if (message === null) return 'bad_token';
+      if (sameToken(provided, sign(message))) return null;
+      return fallbackKeys.some((fallback) => sameToken(provided, signWith(fallback, message))) ? null : 'bad_token';
     }
 
     if (!app.hasRequestDecorator('cookies')) await app.register(fastifyCookie, { hook: 'onRequest' });
@@ -246,7 +261,7 @@ export const csrfPlugin = fp<CsrfOptions>(
     // preHandler: after the body is parsed and validated (so a form's `_csrf` field has passed
     // its schema) and before any handler runs.
     app.addHook('preHandler', async (request, reply) => {
-      if (!UNSAFE_METHODS.has(request.method) || request.is404 || request.routeOptions.config.csrf === false) return undefined;
+      if (!UNSAFE_METHODS.has(request.method) || request.is404 || routeConfig(request).csrf === false) return undefined;
       // A bearer request carries no ambient credential: the browser never adds an Authorization
       // header on its own, and authentication did not read the cookie for it.
       if (request.principal?.credential === 'bearer') return undefined;

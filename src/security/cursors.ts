@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { z } from 'zod';
+import type { Keyring } from './keyring.js';
 
 /** Encodes and decodes opaque pagination cursors. */
 export interface CursorCodec {
@@ -12,8 +13,17 @@ export interface CursorCodec {
 export interface CursorCodecOptions {
   /** At least 32 bytes of key material (the keyring's `deriveKey('pagination-cursor')`). */
   readonly key: Buffer;
+  /** Keys derived from earlier root secrets (`deriveKeys(...).slice(1)`): cursors they signed still decode. */
+  readonly fallbackKeys?: readonly Buffer[];
   /** What the cursor pages through (`posts`, `comments`, …): a cursor from one list is refused by another. */
   readonly kind: string;
+}
+
+/** The keyring's cursor keys: the current secret's, and the fallback secrets' so cursors handed out before a secret rotation keep working. */
+export function cursorKeys(keyring: Keyring): { readonly key: Buffer; readonly fallbackKeys: readonly Buffer[] } {
+  const [key, ...fallbackKeys] = keyring.deriveKeys('pagination-cursor');
+  if (key === undefined) throw new Error('the keyring derived no cursor key');
+  return { key, fallbackKeys };
 }
 
 const MAC_BYTES = 32;
@@ -26,10 +36,11 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
  * into rows it should not page through or to smuggle values into the query: a cursor that does
  * not verify, or whose contents do not match the list's schema, is simply refused (400).
  */
-export function createCursorCodec({ key, kind }: CursorCodecOptions): CursorCodec {
-  if (!Buffer.isBuffer(key) || key.length < 32) throw new TypeError('cursors: key must be at least 32 bytes');
+export function createCursorCodec({ key, kind, fallbackKeys = [] }: CursorCodecOptions): CursorCodec {
+  for (const candidate of [key, ...fallbackKeys]) if (!Buffer.isBuffer(candidate) || candidate.length < 32) throw new TypeError('cursors: key must be at least 32 bytes');
   if (typeof kind !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(kind)) throw new TypeError('cursors: kind must be a short lowercase name');
-  const mac = (body: string): Buffer => createHmac('sha256', key).update(`${kind}\n${body}`).digest();
+  const macWith = (with_: Buffer, body: string): Buffer => createHmac('sha256', with_).update(`${kind}\n${body}`).digest();
+  const mac = (body: string): Buffer => macWith(key, body);
   return {
     encode(position) {
       const body = Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
@@ -42,7 +53,8 @@ export function createCursorCodec({ key, kind }: CursorCodecOptions): CursorCode
       const given = Buffer.from(signature, 'base64url');
       // Only the canonical spelling: base64url's last character carries unused bits, so an
       // edited character could otherwise decode to the same MAC and pass as untouched.
-      if (given.length !== MAC_BYTES || given.toString('base64url') !== signature || !timingSafeEqual(given, mac(body))) return null;
+      if (given.length !== MAC_BYTES || given.toString('base64url') !== signature) return null;
+      if (!timingSafeEqual(given, mac(body)) && !fallbackKeys.some((fallback) => timingSafeEqual(given, macWith(fallback, body)))) return null;
       let value: unknown;
       try {
         value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));

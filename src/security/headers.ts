@@ -7,14 +7,19 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { isPageRequest } from './pages.js';
 
 /**
- * Browser features no Rampart page uses; denying them means an injected script or a framed
- * page cannot reach them either.
+ * Browser features no Rampart page uses are denied (`=()`), so an injected script or a framed
+ * page cannot reach them either. Passkeys (WebAuthn's `navigator.credentials.create` and `.get`)
+ * are allowed to Rampart's own origin only (`=(self)`): no other origin, framed or not, may ask.
  */
 export const PERMISSIONS_POLICY = [
-  'accelerometer', 'autoplay', 'camera', 'display-capture', 'encrypted-media', 'fullscreen', 'geolocation',
-  'gyroscope', 'hid', 'idle-detection', 'magnetometer', 'microphone', 'midi', 'payment', 'picture-in-picture',
-  'publickey-credentials-get', 'screen-wake-lock', 'serial', 'usb', 'xr-spatial-tracking',
-].map((feature) => `${feature}=()`).join(', ');
+  ...[
+    'accelerometer', 'autoplay', 'camera', 'display-capture', 'encrypted-media', 'fullscreen', 'geolocation',
+    'gyroscope', 'hid', 'idle-detection', 'magnetometer', 'microphone', 'midi', 'payment', 'picture-in-picture',
+    'screen-wake-lock', 'serial', 'usb', 'xr-spatial-tracking',
+  ].map((feature) => `${feature}=()`),
+  'publickey-credentials-create=(self)',
+  'publickey-credentials-get=(self)',
+].join(', ');
 
 /** Two years, per the HSTS preload list's minimum; sent only over HTTPS (RFC 6797 §7.2). */
 export const HSTS_VALUE = 'max-age=63072000; includeSubDomains';
@@ -141,27 +146,33 @@ function helmetHeaders(options: Readonly<HelmetOptions>): [string, string][] {
   });
 }
 
+/** The headers of one kind of response, as one object for `reply.headers()`. */
+type HeaderSet = Readonly<Record<string, string>>;
+
 /** The baseline every response carries, in the order it is set; HSTS is added over HTTPS only. */
-function baselineHeaders(): readonly (readonly [string, string])[] {
-  const headers: [string, string][] = [...helmetHeaders(HELMET_OPTIONS), ['permissions-policy', PERMISSIONS_POLICY], ['cache-control', 'no-store']];
-  return Object.freeze(headers.map((header) => Object.freeze(header)));
+function baselineHeaders(): HeaderSet {
+  return Object.freeze(Object.fromEntries([...helmetHeaders(HELMET_OPTIONS), ['permissions-policy', PERMISSIONS_POLICY], ['cache-control', 'no-store']]));
 }
 
 /**
- * The security header baseline on every response, errors and 404s included. Values are
- * computed once here; the per-request work is one onRequest hook setting them.
+ * The security header baseline on every response, errors and 404s included. Every set is
+ * computed once here, one object per kind of response and scheme; the per-request work is one
+ * onRequest hook passing the right one to `reply.headers()`.
  *
- * Page requests (see {@link isPageRequest}) get the second, precomputed profile: the page CSP
- * completed with a fresh 128-bit nonce from `randomBytes(16)`, kept in `request.cspNonce` for
- * the templates (never written into HTML afterwards), and `Reporting-Endpoints` for `report-to`.
+ * API answers (JSON, problem+json, static files) get the baseline. Page requests (see
+ * {@link isPageRequest}) get the page profile: the page Referrer-Policy and
+ * `Reporting-Endpoints` for `report-to`, and the page CSP completed with a fresh 128-bit nonce
+ * from `randomBytes(16)`, kept in `request.cspNonce` for the templates (never written into
+ * HTML afterwards): the nonce is the only per-request value.
  */
 export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & SecurityHeadersOptions>(
   (app: FastifyInstance, options, done: (err?: Error) => void) => {
     const preload: unknown = options.hstsPreload ?? false;
     if (typeof preload !== 'boolean') throw new TypeError('security headers: hstsPreload must be a boolean');
-    const headers = baselineHeaders();
     // includeSubDomains is always part of the value, as the preload list requires.
     const hsts = preload ? `${HSTS_VALUE}; preload` : HSTS_VALUE;
+    const api = baselineHeaders();
+    const apiHttps: HeaderSet = Object.freeze({ ...api, 'strict-transport-security': hsts });
     const pageCsp = options.pageCsp;
     if (pageCsp !== undefined) {
       if (typeof pageCsp.reportOnly !== 'boolean') throw new TypeError('security headers: pageCsp.reportOnly must be a boolean');
@@ -170,21 +181,31 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & 
     const template = pageCspTemplate();
     const reportOnly = pageCsp?.reportOnly === true;
     const endpoints = `${CSP_REPORT_GROUP}="${pageCsp?.publicOrigin ?? ''}${CSP_REPORT_PATH}"`;
+    // The page set keeps the baseline's order; the policies are placeholders that each response
+    // fills with its own nonce (a key set again keeps its place).
+    const pageHeaders = (base: HeaderSet): HeaderSet => Object.freeze({
+      ...base,
+      ...(reportOnly ? { 'content-security-policy-report-only': '' } : {}),
+      'reporting-endpoints': endpoints,
+      'referrer-policy': PAGE_REFERRER_POLICY,
+    });
+    const page = pageHeaders(api);
+    const pageHttps = pageHeaders(apiHttps);
     app.decorateRequest('cspNonce', '');
     app.addHook('onRequest', (request, reply, next) => {
-      for (const [name, value] of headers) reply.header(name, value);
       // request.protocol says https over TLS, or when a trusted proxy's X-Forwarded-Proto says so.
       const https = request.protocol === 'https';
-      if (https) reply.header('strict-transport-security', hsts);
-      if (pageCsp !== undefined && isPageRequest(request)) {
-        const nonce = randomBytes(16).toString('base64');
-        request.cspNonce = nonce;
-        const policy = template.policy(nonce, https);
-        reply.header('content-security-policy', policy);
-        if (reportOnly) reply.header('content-security-policy-report-only', policy);
-        reply.header('reporting-endpoints', endpoints);
-        reply.header('referrer-policy', PAGE_REFERRER_POLICY);
+      if (pageCsp === undefined || !isPageRequest(request)) {
+        reply.headers(https ? apiHttps : api);
+        next();
+        return;
       }
+      const nonce = randomBytes(16).toString('base64');
+      request.cspNonce = nonce;
+      const policy = template.policy(nonce, https);
+      reply.headers(https ? pageHttps : page);
+      reply.header('content-security-policy', policy);
+      if (reportOnly) reply.header('content-security-policy-report-only', policy);
       next();
     });
     done();

@@ -55,6 +55,39 @@ export function containsNul(value: unknown): boolean {
   return false;
 }
 
+// Body schemas already judged by acceptsEmptyObject: each is tried once, not per request.
+const judged = new WeakMap<object, boolean>();
+
+interface StandardSchema {
+  readonly '~standard': { validate(value: unknown): { readonly issues?: unknown } | PromiseLike<unknown> };
+}
+
+function isStandardSchema(schema: unknown): schema is StandardSchema {
+  if (typeof schema !== 'object' || schema === null || !('~standard' in schema)) return false;
+  const standard = schema['~standard'];
+  return typeof standard === 'object' && standard !== null && 'validate' in standard && typeof standard.validate === 'function';
+}
+
+/**
+ * Whether a body schema accepts `{}`, that is, names no required field: an action route such
+ * as logout or publish. Such a route treats a request without a body (or with an empty one)
+ * as `{}`, so `curl -X POST` works; a route with a required field refuses it as
+ * `RAMPART_ERR_EMPTY_BODY`. Judged through the Standard Schema interface (zod implements it);
+ * a schema without it, or one that validates asynchronously, counts as requiring a body.
+ */
+export function acceptsEmptyObject(schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null) return false;
+  const known = judged.get(schema);
+  if (known !== undefined) return known;
+  let accepts = false;
+  if (isStandardSchema(schema)) {
+    const result = schema['~standard'].validate({});
+    accepts = !('then' in result) && (result as { issues?: unknown }).issues === undefined;
+  }
+  judged.set(schema, accepts);
+  return accepts;
+}
+
 function recordForbidden(request: FastifyRequest, location: string): void {
   request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: 'forbidden_key', location } });
 }
@@ -63,14 +96,17 @@ function recordForbidden(request: FastifyRequest, location: string): void {
  * Replaces Fastify's body parsers: JSON is the only accepted body type (text/plain, forms
  * and multipart get 415, so a cross-site form cannot reach a JSON route), and a body or
  * query with a forbidden key is refused with 400 and an `input_validation_fail` event.
+ * A request without a body (none, or an empty one) is `{}` on a route whose body schema has
+ * no required field, and `RAMPART_ERR_EMPTY_BODY` on any other route with a body schema.
  */
 export const inputHardeningPlugin = fp(
   (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, parsed) => {
       const text = body as string;
+      // An empty body is no body: the preValidation hook below decides what the route makes of it.
       if (text.length === 0) {
-        parsed(new RAMPART_ERR_EMPTY_BODY(), undefined);
+        parsed(null, undefined);
         return;
       }
       let value: unknown;
@@ -105,6 +141,17 @@ export const inputHardeningPlugin = fp(
         request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: 'nul_character', location: 'query' } });
         next(new RAMPART_ERR_NUL_CHARACTER());
         return;
+      }
+      // No body at all: Fastify would validate it as `null`, which no object schema accepts.
+      if (request.body === undefined) {
+        const schema = request.routeOptions.schema?.body;
+        if (schema !== undefined) {
+          if (!acceptsEmptyObject(schema)) {
+            next(new RAMPART_ERR_EMPTY_BODY());
+            return;
+          }
+          request.body = {};
+        }
       }
       next();
     });

@@ -38,6 +38,12 @@ export interface DecryptFailure {
 export interface KeyringOptions {
   /** At least 32 bytes; the root of every HKDF-derived key (blind indexes, {@link Keyring.deriveKey}). Must not be one of the encryption keys. */
   readonly secretKey: Buffer;
+  /**
+   * Earlier root secrets (`RAMPART_SECRET_KEY_FALLBACKS`), newest first: values derived from
+   * them (CSRF tokens, cursors, blind indexes, MACs) still verify through
+   * {@link Keyring.deriveKeys} and {@link Keyring.blindIndexes}; nothing new is made with them.
+   */
+  readonly secretKeyFallbacks?: readonly Buffer[];
   /** The first key is active (encrypts); every key decrypts, so old data stays readable during rotation. */
   readonly encryptionKeys: readonly EncryptionKey[];
   /** Called exactly once per failed decryption, before `null` is returned; meant for a security event. An exception it throws propagates. */
@@ -56,6 +62,10 @@ export interface KeyringOptions {
 export interface Keyring {
   /** The id of the key new envelopes are sealed with. */
   readonly activeKeyId: string;
+  /** Every configured key id, the active one first. */
+  readonly keyIds: readonly string[];
+  /** True when earlier root secrets are configured (a secret rotation is under way). */
+  readonly hasFallbacks: boolean;
   /** Seals `plaintext` (a string is encoded as UTF-8) under the active key, bound to `aad`. */
   encrypt(plaintext: string | Buffer, aad: AssociatedData): string;
   /** Opens an envelope sealed for `aad`; `null` on any failure, after calling `onDecryptFailure` once. */
@@ -73,8 +83,18 @@ export interface Keyring {
    * callers normalize (case, Unicode form) before calling.
    */
   blindIndex(value: string, purpose: string): string;
+  /**
+   * The blind index under the current secret, then under each fallback secret (distinct values
+   * only): a lookup matches any of them while `rampart keys rebuild-index` rewrites old rows.
+   */
+  blindIndexes(value: string, purpose: string): readonly string[];
   /** HKDF-SHA256 from `secretKey` with Rampart's fixed salt and info `'rampart/v1/' + purpose`; `length` bytes, 32 by default. */
   deriveKey(purpose: string, length?: number): Buffer;
+  /**
+   * {@link Keyring.deriveKey} under the current secret, then under each fallback: make with the
+   * first, accept what any of them verifies.
+   */
+  deriveKeys(purpose: string, length?: number): readonly Buffer[];
 }
 
 const VERSION = 'v1';
@@ -101,37 +121,53 @@ const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Creates a keyring, validating every option; throws a TypeError whose message never contains key bytes. */
 export function createKeyring(options: KeyringOptions): Keyring {
-  const { secretKey, encryptionKeys, active, onDecryptFailure } = validateOptions(options);
+  const { secretKey, secretKeyFallbacks, encryptionKeys, active, onDecryptFailure } = validateOptions(options);
 
   // KeyObjects copy the bytes, so a caller reusing or zeroing its buffers cannot change the keys,
   // and an inspected or logged KeyObject shows no key material.
   const root = createSecretKey(secretKey);
+  const fallbackRoots = secretKeyFallbacks.map((fallback) => createSecretKey(fallback));
   const keys = new Map<string, KeyObject>();
   for (const { id, key } of encryptionKeys) keys.set(id, createSecretKey(key));
   const activeKeyId = active.id;
   const activeKey = createSecretKey(active.key);
-  const blindIndexKeys = new Map<string, KeyObject>();
+  const blindIndexKeys = new Map<string, readonly KeyObject[]>();
 
-  function hkdf(info: string, length: number): Buffer {
-    return Buffer.from(hkdfSync('sha256', root, HKDF_SALT, HKDF_INFO_PREFIX + info, length));
+  function hkdf(info: string, length: number, from: KeyObject = root): Buffer {
+    return Buffer.from(hkdfSync('sha256', from, HKDF_SALT, HKDF_INFO_PREFIX + info, length));
   }
 
-  function deriveKey(purpose: string, length: number = KEY_BYTES): Buffer {
+  function checkDerivation(purpose: string, length: number): void {
     assertPurpose(purpose);
     if (!Number.isInteger(length) || length < 1 || length > HKDF_MAX_BYTES) {
       throw new RangeError(`deriveKey length must be an integer from 1 to ${HKDF_MAX_BYTES}`);
     }
+  }
+
+  function deriveKey(purpose: string, length: number = KEY_BYTES): Buffer {
+    checkDerivation(purpose, length);
     return hkdf(purpose, length);
   }
 
-  function blindIndexKey(purpose: string): KeyObject {
+  function deriveKeys(purpose: string, length: number = KEY_BYTES): Buffer[] {
+    checkDerivation(purpose, length);
+    return [root, ...fallbackRoots].map((from) => hkdf(purpose, length, from));
+  }
+
+  /** The index keys of `purpose`: the current secret's first, then each fallback's. */
+  function blindIndexKeysOf(purpose: string): readonly KeyObject[] {
     const cached = blindIndexKeys.get(purpose);
     if (cached !== undefined) return cached;
     assertPurpose(purpose);
     // A prefix no deriveKey caller can reach by accident keeps index keys apart from other keys.
-    const key = createSecretKey(hkdf(`blind-index/${purpose}`, KEY_BYTES));
-    if (blindIndexKeys.size < BLIND_INDEX_CACHE_MAX) blindIndexKeys.set(purpose, key);
-    return key;
+    const keysOf = [root, ...fallbackRoots].map((from) => createSecretKey(hkdf(`blind-index/${purpose}`, KEY_BYTES, from)));
+    if (blindIndexKeys.size < BLIND_INDEX_CACHE_MAX) blindIndexKeys.set(purpose, keysOf);
+    return keysOf;
+  }
+
+  function indexWith(key: KeyObject, value: string): string {
+    if (typeof value !== 'string') throw new TypeError('blindIndex value must be a string');
+    return createHmac('sha256', key).update(value, 'utf8').digest('base64url');
   }
 
   function encrypt(plaintext: string | Buffer, aad: AssociatedData): string {
@@ -170,6 +206,8 @@ export function createKeyring(options: KeyringOptions): Keyring {
 
   return Object.freeze({
     activeKeyId,
+    keyIds: Object.freeze(encryptionKeys.map((key) => key.id)),
+    hasFallbacks: fallbackRoots.length > 0,
     encrypt,
     decrypt,
     decryptString(envelope: string, aad: AssociatedData): string | null {
@@ -186,10 +224,14 @@ export function createKeyring(options: KeyringOptions): Keyring {
       return plaintext === null ? null : encrypt(plaintext, aad);
     },
     blindIndex(value: string, purpose: string): string {
-      if (typeof value !== 'string') throw new TypeError('blindIndex value must be a string');
-      return createHmac('sha256', blindIndexKey(purpose)).update(value, 'utf8').digest('base64url');
+      const [current] = blindIndexKeysOf(purpose);
+      return indexWith(current as KeyObject, value);
+    },
+    blindIndexes(value: string, purpose: string): readonly string[] {
+      return [...new Set(blindIndexKeysOf(purpose).map((key) => indexWith(key, value)))];
     },
     deriveKey,
+    deriveKeys,
   });
 }
 
@@ -257,6 +299,7 @@ function assertKeyId(id: unknown, label: string): asserts id is string {
 
 interface ValidOptions {
   readonly secretKey: Buffer;
+  readonly secretKeyFallbacks: readonly Buffer[];
   readonly encryptionKeys: readonly EncryptionKey[];
   readonly active: EncryptionKey;
   readonly onDecryptFailure: ((failure: DecryptFailure) => void) | undefined;
@@ -267,10 +310,19 @@ function validateOptions(options: KeyringOptions): ValidOptions {
     throw new TypeError('createKeyring needs an options object');
   }
   const { secretKey, encryptionKeys, onDecryptFailure } = options;
+  const secretKeyFallbacks: unknown = options.secretKeyFallbacks ?? [];
   if (!Buffer.isBuffer(secretKey) || secretKey.length < MIN_SECRET_BYTES) {
     const got = Buffer.isBuffer(secretKey) ? `${secretKey.length} bytes` : 'not a Buffer';
     throw new TypeError(`secretKey must be a Buffer of at least ${MIN_SECRET_BYTES} bytes (got ${got})`);
   }
+  if (!Array.isArray(secretKeyFallbacks)) throw new TypeError('secretKeyFallbacks must be an array of Buffers');
+  for (const [index, fallback] of (secretKeyFallbacks as unknown[]).entries()) {
+    if (!Buffer.isBuffer(fallback) || fallback.length < MIN_SECRET_BYTES) {
+      throw new TypeError(`secretKeyFallbacks[${index}] must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`);
+    }
+  }
+  const fallbacks = secretKeyFallbacks as readonly Buffer[];
+  const allSecrets = [secretKey, ...fallbacks];
   const active: unknown = Array.isArray(encryptionKeys) ? encryptionKeys[0] : undefined;
   if (active === undefined) throw new TypeError('encryptionKeys must contain at least one key');
   if (onDecryptFailure !== undefined && typeof onDecryptFailure !== 'function') {
@@ -287,9 +339,9 @@ function validateOptions(options: KeyringOptions): ValidOptions {
       throw new TypeError(`${label}.key must be a Buffer of exactly ${KEY_BYTES} bytes (got ${got})`);
     }
     // Key separation: the HKDF root must never double as a cipher key.
-    if (secretKey.length === KEY_BYTES && timingSafeEqual(secretKey, entry.key)) {
-      throw new TypeError(`${label}.key must not be the same bytes as secretKey`);
+    if (allSecrets.some((secret) => secret.length === KEY_BYTES && timingSafeEqual(secret, entry.key))) {
+      throw new TypeError(`${label}.key must not be the same bytes as secretKey or a fallback`);
     }
   }
-  return { secretKey, encryptionKeys, active: active as EncryptionKey, onDecryptFailure };
+  return { secretKey, secretKeyFallbacks: fallbacks, encryptionKeys, active: active as EncryptionKey, onDecryptFailure };
 }

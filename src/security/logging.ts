@@ -1,5 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
-import { stdSerializers, type LoggerOptions } from 'pino';
+import { destination, stdSerializers, type DestinationStream, type LoggerOptions } from 'pino';
 
 /**
  * Keys whose values never leave the process in clear: fields named like a password, token or
@@ -99,6 +99,51 @@ export function loggerOptions({ level }: { level: string }): LoggerOptions {
     formatters: { log: scrubLogObject },
     serializers,
   };
+}
+
+/** Bytes of log lines gathered before one write: about a dozen access lines per system call. */
+const LOG_BUFFER_BYTES = 4096;
+/** The longest a line waits in the buffer when the server is quiet. */
+const LOG_FLUSH_INTERVAL_MS = 100;
+
+/** A log destination that gathers lines and writes them out in the background (pino's sonic-boom). */
+export type BufferedLogDestination = ReturnType<typeof destination>;
+
+/**
+ * The default log destination: stdout (or `dest`, a file descriptor or path) written
+ * asynchronously in batches, so a request never waits for a write(2). Lines gather until
+ * {@link LOG_BUFFER_BYTES} or {@link LOG_FLUSH_INTERVAL_MS} have passed, whichever comes first,
+ * and none is ever dropped (no `maxLength`: a slow reader costs memory, not lines). What is
+ * still buffered when the process exits, normally or on a crash, is written synchronously by
+ * pino's exit handler; {@link drainLogs} writes it out earlier, at close.
+ */
+export function createLogDestination(options: { readonly dest?: number | string } = {}): BufferedLogDestination {
+  return destination({ dest: options.dest ?? 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+}
+
+interface Flushable { flush(callback?: (err?: Error | null) => void): void }
+
+function isFlushable(stream: DestinationStream): stream is DestinationStream & Flushable {
+  return typeof (stream as Partial<Flushable>).flush === 'function';
+}
+
+/** Starts writing a buffered destination's lines now, without waiting; other streams write as they go. */
+export function writeOutLogs(stream: DestinationStream): void {
+  if (isFlushable(stream)) stream.flush();
+}
+
+/**
+ * Resolves once a buffered destination has written the lines it holds; other streams resolve
+ * at once. A failure is not thrown: it is the destination's to report (an fsync refused by a
+ * pipe, for one, comes after the lines are written), and a close must not fail on it.
+ */
+export function drainLogs(stream: DestinationStream): Promise<void> {
+  if (!isFlushable(stream)) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.flush(() => {
+      resolve();
+    });
+  });
 }
 
 /**

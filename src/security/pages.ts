@@ -1,4 +1,22 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The matched route's config, read once per request; see {@link routeConfig}. Decorated by the route contract. */
+    rampartRouteConfig: FastifyContextConfig | null;
+  }
+}
+
+/**
+ * The matched route's config (`access`, `scope`, `page`, …). Fastify's `request.routeOptions`
+ * builds a new object on every read, and the kernel's hooks read the config several times per
+ * request: this reads it once and keeps it on the request (a decorator, so every request has
+ * the same shape). For the request-phase hooks only: `reply.callNotFound()` moves a request to
+ * the 404 route, so a send-phase hook reads `request.routeOptions` itself.
+ */
+export function routeConfig(request: FastifyRequest): FastifyContextConfig {
+  return (request.rampartRouteConfig ??= request.routeOptions.config);
+}
 
 /**
  * Whether the client lists `text/html` in Accept (a browser navigating). Only decides the
@@ -20,7 +38,6 @@ export function acceptsHtml(request: FastifyRequest): boolean {
  * and errors as HTML pages; everything else stays an API answer (problem+json, `default-src 'none'`).
  */
 export function isPageRequest(request: FastifyRequest): boolean {
-  const config = request.routeOptions.config;
-  if (config.page === true) return true;
+  if (routeConfig(request).page === true) return true;
   return request.is404 && acceptsHtml(request);
 }

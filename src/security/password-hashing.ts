@@ -1,7 +1,7 @@
-import createError from '@fastify/error';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm, type Options as Argon2Options, type Version } from '@node-rs/argon2';
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { randomBytes } from 'node:crypto';
+import { PASSWORD_ERR_BUSY } from './errors.js';
 
 /** Argon2 cost parameters: memory in KiB, passes, lanes. */
 export interface Argon2Parameters {
@@ -12,9 +12,6 @@ export interface Argon2Parameters {
 
 /** OWASP's minimum for Argon2id (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane. Configuration may only raise it. */
 export const MINIMUM_ARGON2: Argon2Parameters = Object.freeze({ memoryKiB: 19_456, timeCost: 2, parallelism: 1 });
-
-/** The hasher's queue is full: the request is refused at once instead of waiting without bound. */
-export const PASSWORD_ERR_BUSY = createError('PASSWORD_ERR_BUSY', 'The server is busy: retry shortly.', 503);
 
 /** Options for {@link createPasswordHasher}. */
 export interface PasswordHasherOptions {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
+import { acceptsEmptyObject } from './input-hardening.js';
 
 /**
  * A permission a route requires: an action on a subject type (`{ action: 'update', subject: 'Post' }`),
@@ -56,6 +57,7 @@ declare module 'fastify' {
   }
 }
 
+
 export interface RouteContract {
   readonly method: string;
   readonly url: string;
@@ -64,6 +66,20 @@ export interface RouteContract {
   readonly scope: string | null;
   /** The route opted out of the CSRF guard (`csrf: false`). */
   readonly csrfExempt: boolean;
+  /**
+   * What the route makes of a request body: `none` (no body schema), `optional` (no required
+   * field: no body means `{}`), `required` (a missing body is `RAMPART_ERR_EMPTY_BODY`).
+   */
+  readonly body: 'none' | 'optional' | 'required';
+  /** A server-rendered page (`page: true`). */
+  readonly page: boolean;
+  /** The top-level fields of an object body schema (the fields of a page's form); empty without one. */
+  readonly bodyFields: readonly string[];
+}
+
+function bodyFields(route: RouteOptions): readonly string[] {
+  const shape: unknown = (route.schema?.body as { shape?: unknown } | undefined)?.shape;
+  return typeof shape === 'object' && shape !== null ? Object.keys(shape) : [];
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -111,6 +127,8 @@ export const routeContractPlugin = fp(
   (app: FastifyInstance, _opts: object, done: (err?: Error) => void) => {
     const table: RouteContract[] = [];
     app.decorate('routeTable', table);
+    // Read once per request by routeConfig() (pages.ts).
+    app.decorateRequest('rampartRouteConfig', null);
     app.addHook('onRoute', function checkRoute(route) {
       const violation = contractViolation(route);
       if (violation !== null) throw new Error(`Route ${String(route.method)} ${route.url} ${violation}.`);
@@ -122,8 +140,10 @@ export const routeContractPlugin = fp(
       if (isPermission(access) && !this.hasRequestDecorator('authorize')) {
         throw new Error(`Route ${String(route.method)} ${route.url} declares the permission "${describeAccess(access)}" but no authorization plugin is registered before it.`);
       }
+      const body = route.schema?.body === undefined ? 'none' : acceptsEmptyObject(route.schema.body) ? 'optional' : 'required';
+      const fields = bodyFields(route);
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
-        table.push({ method: String(method), url: route.url, access, scope: route.config?.scope ?? null, csrfExempt: route.config?.csrf === false });
+        table.push({ method: String(method), url: route.url, access, scope: route.config?.scope ?? null, csrfExempt: route.config?.csrf === false, body, page: route.config?.page === true, bodyFields: fields });
       }
     });
     done();

@@ -29,6 +29,21 @@ export interface SessionManagerOptions {
   readonly touchIntervalMs?: number;
   /** The clock, injectable so tests let time pass without sleeping. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * A per-user key read in the same round trip as the session ({@link SessionManager.resolveForRequest}):
+   * the user's version marker. Known once this instance has seen the session (the record names its user).
+   */
+  readonly companionKey?: (userId: string) => string;
+  /** Told when sessions are created, rotated (a new id for a live session) or revoked, with how many (for metrics). */
+  readonly onChange?: (change: SessionChange, count: number) => void;
+}
+
+export type SessionChange = 'created' | 'rotated' | 'revoked';
+
+/** A resolved session and the value of its user's companion key: `undefined` when it was not read in the same trip. */
+export interface ResolvedSession {
+  readonly session: Session;
+  readonly companion: string | null | undefined;
 }
 
 /**
@@ -41,6 +56,8 @@ export interface SessionManager {
   create(userId: string, meta: SessionMeta): Promise<{ readonly token: string; readonly session: Session }>;
   /** The session a token belongs to, or null when it is malformed, unknown or expired (an expired one is deleted). */
   resolve(token: string): Promise<Session | null>;
+  /** {@link resolve} for a request: the session, its last-seen time and its user's companion key in one store round trip. */
+  resolveForRequest(token: string): Promise<ResolvedSession | null>;
   /** Replaces the token of a live session (password or role change); `createdAt` is kept, so the absolute timeout still counts from login. */
   rotate(token: string, meta: SessionMeta): Promise<{ readonly token: string; readonly session: Session } | null>;
   /** Ends one of the user's sessions by its public id; false when the user has no such session. */
@@ -75,6 +92,8 @@ const MAX_IP = 64;
 const MAX_USER_AGENT = 256;
 // Past this many index members, creating a session first drops the members whose session is gone.
 const PRUNE_THRESHOLD = 32;
+// Sessions whose user this instance remembers, so the user's companion key joins the session's read.
+const MAX_KNOWN_OWNERS = 10_000;
 
 function sha256Hex(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -140,6 +159,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   const absoluteMs = options.absoluteTimeoutMs ?? DEFAULT_ABSOLUTE_MS;
   const touchMs = options.touchIntervalMs ?? DEFAULT_TOUCH_MS;
   const now = options.now ?? Date.now;
+  const changed = options.onChange ?? (() => undefined);
   checkPositiveInteger('idleTimeoutMs', idleMs);
   checkPositiveInteger('absoluteTimeoutMs', absoluteMs);
   checkPositiveInteger('touchIntervalMs', touchMs);
@@ -147,10 +167,16 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   if (absoluteMs > MAX_TTL_MS) throw new TypeError(`absoluteTimeoutMs must be at most ${MAX_TTL_MS} ms`);
   if (touchMs >= idleMs) throw new TypeError('touchIntervalMs must be shorter than idleTimeoutMs');
   if (typeof now !== 'function') throw new TypeError('now must be a function');
+  const { companionKey } = options;
+  if (companionKey !== undefined && typeof companionKey !== 'function') throw new TypeError('companionKey must be a function');
+  // A record never changes its user, so a remembered owner can only be stale by being gone.
+  const owners = new Map<string, string>();
   // Its own derived key: a public id cannot be turned back into a store key, let alone a token.
-  const publicIdKey: KeyObject = createSecretKey(keyring.deriveKey('session-public-id'));
-
-  const publicId = (hash: string): string => createHmac('sha256', publicIdKey).update(recordKey(hash), 'utf8').digest('base64url');
+  // The ids listed are made under the current secret; one listed by an instance still on the
+  // previous secret (a rolling restart) is still accepted when revoking.
+  const publicIdKeys: readonly KeyObject[] = keyring.deriveKeys('session-public-id').map((bytes) => createSecretKey(bytes));
+  const publicIdWith = (key: KeyObject | undefined, hash: string): string => createHmac('sha256', key as KeyObject).update(recordKey(hash), 'utf8').digest('base64url');
+  const publicId = (hash: string): string => publicIdWith(publicIdKeys[0], hash);
 
   /** Remaining lifetime at `at`: the idle window, cut short by the absolute deadline. */
   const ttlAt = (createdAt: number, at: number): number => Math.max(1, Math.ceil(Math.min(idleMs, createdAt + absoluteMs - at)));
@@ -166,15 +192,30 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     userAgent: record.userAgent,
   });
 
-  async function load(hash: string): Promise<{ record: StoredSession; lastSeenAt: number } | null> {
-    const [text, seen] = await Promise.all([store.get(recordKey(hash)), store.get(seenKey(hash))]);
+  async function load(hash: string): Promise<{ record: StoredSession; lastSeenAt: number; companion: string | null | undefined } | null> {
+    const owner = companionKey === undefined ? undefined : owners.get(hash);
+    const keys = [recordKey(hash), seenKey(hash)];
+    if (owner !== undefined && companionKey !== undefined) keys.push(companionKey(owner));
+    const [text = null, seen = null, companion = null] = await store.getMany(keys);
     const record = parseRecord(text);
-    if (record === null) return null;
+    if (record === null) {
+      owners.delete(hash);
+      return null;
+    }
+    if (companionKey !== undefined && owner === undefined) {
+      if (owners.size >= MAX_KNOWN_OWNERS) owners.delete(owners.keys().next().value ?? '');
+      owners.set(hash, record.userId);
+    }
     const touched = seen === null ? Number.NaN : Number(seen);
-    return { record, lastSeenAt: Number.isSafeInteger(touched) && touched > record.lastSeenAt ? touched : record.lastSeenAt };
+    return {
+      record,
+      lastSeenAt: Number.isSafeInteger(touched) && touched > record.lastSeenAt ? touched : record.lastSeenAt,
+      companion: owner === record.userId ? companion : undefined,
+    };
   }
 
   async function destroy(hash: string, userId: string | null): Promise<boolean> {
+    owners.delete(hash);
     const [existed] = await Promise.all([store.delete(recordKey(hash)), store.delete(seenKey(hash))]);
     if (userId !== null) await store.setRemove(indexKey(userId), hash);
     return existed;
@@ -216,7 +257,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     return live;
   }
 
-  async function resolveHash(token: string): Promise<{ hash: string; record: StoredSession; session: Session } | null> {
+  async function resolveHash(token: string): Promise<{ hash: string; record: StoredSession; session: Session; companion: string | null | undefined } | null> {
     if (!isWellFormedSessionToken(token)) return null;
     const hash = sha256Hex(token);
     const loaded = await load(hash);
@@ -236,18 +277,25 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await store.set(seenKey(hash), String(at), { ttlMs });
       lastSeenAt = at;
     }
-    return { hash, record, session: toSession(hash, record, lastSeenAt) };
+    return { hash, record, session: toSession(hash, record, lastSeenAt), companion: loaded.companion };
   }
 
   return Object.freeze({
     async create(userId: string, meta: SessionMeta) {
       checkUserId(userId);
       if ((await store.setMembers(indexKey(userId))).length >= PRUNE_THRESHOLD) await liveSessions(userId);
-      return write(userId, meta);
+      const created = await write(userId, meta);
+      changed('created', 1);
+      return created;
     },
 
     async resolve(token: string) {
       return (await resolveHash(token))?.session ?? null;
+    },
+
+    async resolveForRequest(token: string) {
+      const resolved = await resolveHash(token);
+      return resolved === null ? null : { session: resolved.session, companion: resolved.companion };
     },
 
     async rotate(token: string, meta: SessionMeta) {
@@ -255,6 +303,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       if (current === null) return null;
       const renewed = await write(current.record.userId, meta, current.record.createdAt);
       await destroy(current.hash, current.record.userId);
+      changed('rotated', 1);
       return renewed;
     },
 
@@ -263,15 +312,17 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       if (typeof sessionId !== 'string' || !PUBLIC_ID.test(sessionId)) return false;
       // Only the user's own index is searched, so another user's session id matches nothing.
       // Public ids are shown to their owner and sent in URLs: not secrets, so a plain comparison.
-      const match = (await members(userId)).find((member) => publicId(member) === sessionId);
-      return match === undefined ? false : destroy(match, userId);
+      const match = (await members(userId)).find((member) => publicIdKeys.some((key) => publicIdWith(key, member) === sessionId));
+      if (match === undefined || !(await destroy(match, userId))) return false;
+      changed('revoked', 1);
+      return true;
     },
 
     async revokeToken(token: string) {
       if (!isWellFormedSessionToken(token)) return;
       const hash = sha256Hex(token);
       const record = parseRecord(await store.get(recordKey(hash)));
-      await destroy(hash, record?.userId ?? null);
+      if (await destroy(hash, record?.userId ?? null)) changed('revoked', 1);
     },
 
     async revokeAll(userId: string, revokeOptions: { readonly exceptToken?: string } = {}) {
@@ -279,7 +330,9 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       const { exceptToken } = revokeOptions;
       const kept = exceptToken !== undefined && isWellFormedSessionToken(exceptToken) ? sha256Hex(exceptToken) : null;
       const ended = await Promise.all((await members(userId)).filter((hash) => hash !== kept).map((hash) => destroy(hash, userId)));
-      return ended.filter(Boolean).length;
+      const count = ended.filter(Boolean).length;
+      if (count > 0) changed('revoked', count);
+      return count;
     },
 
     async list(userId: string) {

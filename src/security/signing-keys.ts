@@ -1,7 +1,8 @@
-import { createHmac, createPrivateKey, createSecretKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, randomBytes, createSecretKey, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK } from 'jose';
 import type { Kysely } from 'kysely';
-import type { DatabaseSchema } from '../platform/database-schema.js';
+import type { KernelSchema } from '../platform/database-schema.js';
+import type { StateStore } from '../platform/store.js';
 import type { Keyring } from './keyring.js';
 
 /** A public key imported for jose (a WebCrypto key). */
@@ -18,7 +19,7 @@ export interface PublicJwk {
 }
 
 export interface SigningKeySetOptions {
-  readonly db: Kysely<DatabaseSchema>;
+  readonly db: Kysely<KernelSchema>;
   readonly keyring: Keyring;
   /** The longest access-token lifetime any instance issues; a superseded key verifies this long (plus slack). */
   readonly tokenLifetimeSeconds: number;
@@ -30,7 +31,16 @@ export interface SigningKeySetOptions {
   readonly now?: () => number;
   /** Called for a row whose MAC does not verify (planted or edited outside Rampart); the row is ignored. */
   readonly onTamperedKey?: (kid: string) => void;
+  /**
+   * The shared store, where a retirement or rotation writes a new version marker
+   * ({@link SIGNING_KEYS_VERSION_KEY}); instances read it in the round trip a bearer request
+   * makes anyway and reload the set when it changed. Without it only the cache interval applies.
+   */
+  readonly store?: StateStore;
 }
+
+/** The store key of the signing keys' version marker: a new random value after every retirement or rotation. */
+export const SIGNING_KEYS_VERSION_KEY = 'signing-keys:version';
 
 /**
  * Rampart's own Ed25519 signing keys, shared by every instance through the database. One key
@@ -47,6 +57,19 @@ export interface SigningKeySet {
   jwks(): Promise<{ readonly keys: readonly PublicJwk[] }>;
   /** Adds a new active key; the previous one stops signing and verifies until `verifyUntil`. */
   rotate(): Promise<{ readonly kid: string; readonly previous: { readonly kid: string; readonly verifyUntil: Date } | null }>;
+  /**
+   * Retires a key at once (a compromised key): it no longer verifies anywhere, and when it was
+   * the active key a new one takes its place. Every instance learns it on its next bearer
+   * request through the version marker. Null when no key that still verifies has that kid.
+   */
+  retire(kid: string): Promise<{ readonly kid: string; readonly replacedBy: string | null } | null>;
+  /**
+   * After reading the version marker (`value`, null when missing): reloads the set when it is not
+   * the version the cached set was loaded under. True when it reloaded.
+   */
+  observeVersion(value: string | null): Promise<boolean>;
+  /** Rewrites every MAC made under a fallback secret with the current one (`rampart keys rebuild-index`); the number rewritten. */
+  resealMacs(): Promise<number>;
 }
 
 /** A kid is the key's RFC 7638 SHA-256 thumbprint: 43 base64url characters, nothing else is looked up. */
@@ -57,6 +80,8 @@ const DEFAULT_REFRESH_MS = 10_000;
 const MISS_RELOAD_MS = 1_000;
 const UNIQUE_VIOLATION = '23505';
 const PURGE_AFTER_MS = 86_400_000;
+// The marker outlives any cache: when it expires, every instance reloads once.
+const VERSION_TTL_MS = 7 * 86_400_000;
 
 interface CachedKey {
   readonly jwk: PublicJwk;
@@ -67,6 +92,8 @@ interface CachedKey {
 
 interface Snapshot {
   readonly loadedAt: number;
+  /** The version marker observed before this load; undefined when none was observed yet. */
+  readonly version: string | null | undefined;
   readonly active: { readonly kid: string; readonly privateKey: KeyObject } | null;
   readonly keys: ReadonlyMap<string, CachedKey>;
 }
@@ -78,6 +105,9 @@ async function importPublicKey(jwk: PublicJwk): Promise<VerificationKey> {
 }
 
 const aad = (kid: string) => ({ table: 'signing_keys', column: 'private_key_ciphertext', rowId: kid });
+
+/** The kernel's encrypted column: each signing key's private half (see key-maintenance.ts). */
+export const SIGNING_KEY_COLUMN = { table: 'signing_keys', keyColumn: 'kid', column: 'private_key_ciphertext', aad: { table: 'signing_keys', column: 'private_key_ciphertext' } } as const;
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === UNIQUE_VIOLATION;
@@ -96,14 +126,24 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
   const overlapMs = (options.tokenLifetimeSeconds + options.clockToleranceSeconds) * 1000 + refreshMs;
 
   // Its own derived key. The application role can write this table, so without the MAC a
-  // single SQL injection could plant a public key of the attacker's and forge any token.
-  const macKey = createSecretKey(keyring.deriveKey('signing-keys-integrity'));
-  const mac = (kid: string, publicJwk: string, verifyUntil: Date | null): string =>
-    createHmac('sha256', macKey).update(JSON.stringify([kid, publicJwk, verifyUntil?.toISOString() ?? null]), 'utf8').digest('base64url');
-  const authentic = (row: { kid: string; public_jwk: string; verify_until: Date | null; integrity_mac: string }): boolean => {
-    const expected = Buffer.from(mac(row.kid, row.public_jwk, row.verify_until), 'utf8');
+  // single SQL injection could plant a public key of the attacker's and forge any token. MACs
+  // made under a fallback secret still verify, until `rampart keys rebuild-index` reseals them.
+  const macKeys = keyring.deriveKeys('signing-keys-integrity').map((bytes) => createSecretKey(bytes));
+  const macWith = (key: KeyObject | undefined, kid: string, publicJwk: string, verifyUntil: Date | null): string =>
+    createHmac('sha256', key as KeyObject).update(JSON.stringify([kid, publicJwk, verifyUntil?.toISOString() ?? null]), 'utf8').digest('base64url');
+  const mac = (kid: string, publicJwk: string, verifyUntil: Date | null): string => macWith(macKeys[0], kid, publicJwk, verifyUntil);
+  type MacRow = { kid: string; public_jwk: string; verify_until: Date | null; integrity_mac: string };
+  /** Which MAC key the row's MAC verifies under (0: the current secret), or -1. */
+  const macKeyIndex = (row: MacRow): number => macKeys.findIndex((key) => {
+    const expected = Buffer.from(macWith(key, row.kid, row.public_jwk, row.verify_until), 'utf8');
     const given = Buffer.from(row.integrity_mac, 'utf8');
     return expected.length === given.length && timingSafeEqual(expected, given);
+  });
+  const authentic = (row: MacRow): boolean => macKeyIndex(row) !== -1;
+  const { store } = options;
+  const announce = async (): Promise<void> => {
+    // After the commit: an instance that reads the new marker reloads and finds the change.
+    await store?.set(SIGNING_KEYS_VERSION_KEY, randomBytes(12).toString('base64url'), { ttlMs: VERSION_TTL_MS });
   };
 
   let snapshot: Snapshot | null = null;
@@ -130,7 +170,7 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
     }
   }
 
-  async function read(): Promise<Snapshot> {
+  async function read(version: string | null | undefined): Promise<Snapshot> {
     const at = now();
     // Retirement: a key whose every token has expired is no longer read, so it never verifies
     // again; its row is purged a day later (kept that long only for the operator to inspect).
@@ -159,11 +199,11 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
         if (der !== null) active = { kid: row.kid, privateKey: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }) };
       }
     }
-    return { loadedAt: at, active, keys };
+    return { loadedAt: at, version, active, keys };
   }
 
-  function reload(): Promise<Snapshot> {
-    loading ??= read().then(
+  function reload(version: string | null | undefined = snapshot?.version): Promise<Snapshot> {
+    loading ??= read(version).then(
       (fresh) => {
         snapshot = fresh;
         loading = null;
@@ -211,6 +251,50 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
       return { keys: [...set.keys.values()].filter((key) => live(key, at)).map((key) => key.jwk) };
     },
 
+    async observeVersion(value: string | null) {
+      // A load already under way may have read the table before the change: wait for it first.
+      if (loading !== null) await loading.catch(() => undefined);
+      if (snapshot !== null && snapshot.version === value) return false;
+      await reload(value);
+      return true;
+    },
+
+    async resealMacs() {
+      const rows = await db.selectFrom('signing_keys').select(['kid', 'public_jwk', 'verify_until', 'integrity_mac']).execute();
+      let resealed = 0;
+      for (const row of rows) {
+        // Only a row whose MAC a fallback secret made: one no configured secret made stays refused.
+        if (macKeyIndex(row) <= 0) continue;
+        await db.updateTable('signing_keys').set({ integrity_mac: mac(row.kid, row.public_jwk, row.verify_until) })
+          .where('kid', '=', row.kid).where('integrity_mac', '=', row.integrity_mac).execute();
+        resealed += 1;
+      }
+      if (resealed > 0) await reload();
+      return resealed;
+    },
+
+    async retire(kid: string) {
+      if (!KID.test(kid)) return null;
+      const at = new Date(now());
+      const replacement = await generate();
+      const outcome = await db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('signing_keys').select(['kid', 'public_jwk', 'verify_until', 'integrity_mac', 'superseded_at']).where('kid', '=', kid)
+          .where((eb) => eb.or([eb('verify_until', 'is', null), eb('verify_until', '>', at)])).forUpdate().executeTakeFirst();
+        if (row === undefined || !authentic(row)) return null;
+        // verify_until in the past: no instance loads the key again, and the row is purged a day later.
+        await trx.updateTable('signing_keys').set({ superseded_at: row.superseded_at ?? at, verify_until: at, private_key_ciphertext: null, integrity_mac: mac(kid, row.public_jwk, at) })
+          .where('kid', '=', kid).execute();
+        if (row.verify_until !== null) return { kid, replacedBy: null };
+        // It was the active key: a new one signs from now on.
+        await trx.insertInto('signing_keys').values({ kid: replacement.kid, algorithm: 'EdDSA', public_jwk: replacement.publicJwk, private_key_ciphertext: replacement.privateCiphertext, superseded_at: null, verify_until: null, integrity_mac: mac(replacement.kid, replacement.publicJwk, null) }).execute();
+        return { kid, replacedBy: replacement.kid };
+      });
+      if (outcome === null) return null;
+      await announce();
+      await reload();
+      return outcome;
+    },
+
     async rotate() {
       const at = now();
       const key = await generate();
@@ -226,6 +310,7 @@ export function createSigningKeySet(options: SigningKeySetOptions): SigningKeySe
         await trx.insertInto('signing_keys').values({ kid: key.kid, algorithm: 'EdDSA', public_jwk: key.publicJwk, private_key_ciphertext: key.privateCiphertext, superseded_at: null, verify_until: null, integrity_mac: mac(key.kid, key.publicJwk, null) }).execute();
         return old === undefined ? null : { kid: old.kid, verifyUntil };
       });
+      await announce();
       await reload();
       return { kid: key.kid, previous };
     },

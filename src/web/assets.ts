@@ -22,6 +22,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 const SOURCE_NAME = /^[a-z0-9-]{1,64}\.[a-z]{2,4}$/;
 // A year, immutable: the name changes whenever the content does, so a cached copy is never stale.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const FAVICON_CACHE = 'public, max-age=86400';
 
 interface Asset {
   readonly url: string;
@@ -84,5 +85,14 @@ export const staticRoutes: FastifyPluginAsyncZod<{ assets: AssetTable }> = (app,
     }
     return reply.header('cache-control', IMMUTABLE).type(asset.contentType).send(asset.body);
   });
+
+  // Browsers and tools ask for /favicon.ico whatever the page links: a fixed URL, so cached for a
+  // day rather than forever; pages link the fingerprinted copy.
+  const icon = assets.lookup(assets.url('favicon.ico').slice(STATIC_PREFIX.length));
+  if (icon === undefined) throw new Error('static asset favicon.ico is missing');
+  app.get('/favicon.ico', {
+    config: { access: 'public', authenticate: false },
+    schema: { querystring: z.strictObject({}), response: { 200: z.instanceof(Buffer) } },
+  }, async (_request, reply) => reply.header('cache-control', FAVICON_CACHE).type(icon.contentType).send(icon.body));
   return Promise.resolve();
 };

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_FORBIDDEN_KEY } from '../security/errors.js';
+import { RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_FORBIDDEN_KEY, RAMPART_ERR_NUL_CHARACTER } from '../security/errors.js';
 import { isForbiddenKey } from '../security/input-hardening.js';
 
 /** A page form is a handful of short fields; 8 KiB is far above any of them and far below the API's limit. */
@@ -11,7 +11,8 @@ const MAX_FIELDS = 32;
  * Parses `application/x-www-form-urlencoded` bodies, in the calling (page) scope only: the
  * JSON API keeps refusing forms with 415, so a cross-site form can never reach it. A repeated
  * field is refused (never silently turned into an array), as is a forbidden key
- * (`__proto__`, `constructor`, `$…`); the result has no prototype.
+ * (`__proto__`, `constructor`, `$…`) and a NUL character in any key or value (400
+ * `RAMPART_ERR_NUL_CHARACTER`, as for JSON); the result has no prototype.
  */
 export function addFormParser(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
@@ -28,6 +29,12 @@ export function addFormParser(app: FastifyInstance): void {
       if (Object.hasOwn(fields, key) || count > MAX_FIELDS) {
         request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: count > MAX_FIELDS ? 'too_many_fields' : 'repeated_field', location: 'body' } });
         done(new RAMPART_ERR_BAD_REQUEST());
+        return;
+      }
+      // PostgreSQL text cannot hold U+0000: refused here like in a JSON body, never a 500 from the query.
+      if (key.includes('\u0000') || value.includes('\u0000')) {
+        request.server.securityEvents.recordFor(request, 'input_validation_fail', { details: { reason: 'nul_character', location: 'body' } });
+        done(new RAMPART_ERR_NUL_CHARACTER());
         return;
       }
       fields[key] = value;

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { Limited } from '../modules/accounts/service.js';
+import type { Limited } from '../kernel/http.js';
 
 /**
  * Route options shared by page routes. A page route declares, like an API route, its access

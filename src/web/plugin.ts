@@ -1,28 +1,23 @@
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import type { AccountsService } from '../modules/accounts/service.js';
-import type { TokensService } from '../modules/tokens/service.js';
 import type { Problem, ProblemPageRenderer } from '../security/problem-details.js';
-import type { SessionManager } from '../security/sessions.js';
 import { type AssetTable, loadAssets, staticRoutes, VIEWS_DIR } from './assets.js';
 import { addFormParser } from './forms.js';
 import { accountPages } from './pages/account.js';
 import { authPages } from './pages/auth.js';
 import { adminPages } from './pages/admin.js';
+import { apiDocsPages } from './pages/api-docs.js';
 import { editorPages } from './pages/editor.js';
+import { emailChangePages } from './pages/email-change.js';
 import { postPages } from './pages/posts.js';
+import { securityDashboardPages } from './pages/security-dashboard.js';
+import { securityPages } from './pages/security.js';
 import type { PublishingPagesOptions } from './publishing.js';
 import { safeNextPath } from '../security/redirects.js';
 import { layoutData } from './render.js';
 
 export interface WebOptions {
-  readonly accounts: AccountsService;
-  readonly sessions: SessionManager;
-  readonly tokens: TokensService;
-  readonly passwordMinLength: number;
-  /** The publishing services the API uses, shared by the post, editor and admin pages. */
-  readonly publishing: PublishingPagesOptions;
   /** Compile each template once and keep it (default true); development turns it off to pick up edits. */
   readonly cacheTemplates?: boolean;
 }
@@ -62,7 +57,8 @@ function problemPage(eta: Eta, assets: AssetTable): ProblemPageRenderer {
 /**
  * The browser surface: server-rendered pages (eta through @fastify/view, every interpolation
  * escaped), fingerprinted static files, urlencoded forms in this scope only, and HTML error
- * pages for page requests. Further pages register here, after the ones below.
+ * pages for page requests. The pages use the same services as the API, from the modules'
+ * decorators. Further pages register here, after the ones below.
  */
 export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, options) => {
   const assets = loadAssets();
@@ -73,10 +69,16 @@ export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, options) =>
   app.setProblemPageRenderer(problemPage(eta, assets));
   addFormParser(app);
 
+  const publishing: PublishingPagesOptions = { posts: app.posts, comments: app.comments.repository, renderer: app.contentRenderer, commentCursors: app.comments.cursors, admin: app.admin };
+  const passwordMinLength = app.config.passwords.minLength;
   await app.register(staticRoutes, { assets });
-  await app.register(postPages, options.publishing);
-  await app.register(editorPages, options.publishing);
-  await app.register(adminPages, options.publishing);
-  await app.register(authPages, { accounts: options.accounts, sessions: options.sessions, passwordMinLength: options.passwordMinLength });
-  await app.register(accountPages, options);
+  await app.register(postPages, publishing);
+  await app.register(editorPages, publishing);
+  await app.register(adminPages, publishing);
+  await app.register(securityDashboardPages, { alerts: app.alerts });
+  await app.register(authPages, { accounts: app.accounts, passwordMinLength });
+  await app.register(accountPages, { accounts: app.accounts, tokens: app.tokens, passkeys: app.passkeys, passwordMinLength });
+  await app.register(emailChangePages, { accounts: app.accounts });
+  await app.register(securityPages, { accounts: app.accounts, mfa: app.mfa });
+  await app.register(apiDocsPages);
 };

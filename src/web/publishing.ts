@@ -1,6 +1,6 @@
 import { subject as tagSubject } from '@casl/ability';
 import type { FastifyRequest } from 'fastify';
-import type { AdminRoutesOptions } from '../modules/admin/routes.js';
+import type { AdminRoutesOptions } from '../modules/admin/user-changes.js';
 import type { CommentsRepository } from '../modules/comments/repository.js';
 import type { ContentRenderer } from '../modules/posts/rendering.js';
 import type { PostRecord } from '../modules/posts/repository.js';

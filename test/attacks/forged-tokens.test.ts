@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, SignJWT, type JWTPayload } from 'jose';
-import { buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
+import { buildUnmanaged, type BuildResult, randomIp, securityEventRows, tables } from '../helpers/build.js';
 import { json } from '../helpers/client.js';
-import { bearer, createVerifiedUser, tokenPair, type TestUser } from '../helpers/tokens.js';
+import { bearer, tokenPair } from '../helpers/tokens.js';
+import { createVerifiedUser, type TestUser } from '../helpers/users.js';
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const unsigned = (header: object, payload: object): string => `${b64(header)}.${b64(payload)}`;
@@ -121,7 +122,7 @@ describe('forged access tokens', () => {
     // A valid token of a user who no longer exists.
     const doomed = await createVerifiedUser(app);
     const orphan = (await tokenPair(app, doomed)).access_token;
-    await app.database.db.deleteFrom('users').where('id', '=', doomed.id).execute();
+    await tables(app).deleteFrom('users').where('id', '=', doomed.id).execute();
     answers.push(['valid token of a deleted user', await app.inject({ method: 'GET', url: '/api/me', headers: bearer(orphan), remoteAddress: ip })]);
 
     const reference = comparable(answers[0]?.[1] ?? ok);

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
-import { buildUnmanaged, type BuildResult, randomIp } from '../helpers/build.js';
+import { buildUnmanaged, type BuildResult, randomIp, tables } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { createComment, createPost, onFreshIp, signedIn, type Actor, type Page, type PostBody } from '../helpers/publishing.js';
+import { createComment, createPost, type Page, type PostBody } from '../helpers/publishing.js';
 import { testTarget } from '../helpers/target.js';
+import { type Actor, onFreshIp, signedIn } from '../helpers/users.js';
 
 const PAYLOADS = JSON.parse(readFileSync(new URL('../fixtures/sql-injection-payloads.json', import.meta.url), 'utf8')) as string[];
 
@@ -77,7 +78,7 @@ describe('SQL injection corpus against the content and admin API', () => {
       check(label('POST /api/posts'), created);
       if (created.statusCode === 201) {
         const post = json<PostBody>(created);
-        const row = await rampart.app.database.db.selectFrom('posts').select(['title', 'body']).where('id', '=', post.id).executeTakeFirstOrThrow();
+        const row = await tables(rampart.app).selectFrom('posts').select(['title', 'body']).where('id', '=', post.id).executeTakeFirstOrThrow();
         if (row.body !== payload) failures.push(label('POST /api/posts: the body was not stored as written'));
       } else if (created.statusCode !== 400) {
         failures.push(label(`POST /api/posts answered ${created.statusCode}`));
@@ -94,9 +95,9 @@ describe('SQL injection corpus against the content and admin API', () => {
     assert.deepEqual(failures, []);
 
     // Nothing changed that the attacker did not own.
-    const stored = await rampart.app.database.db.selectFrom('posts').select(['title', 'status']).where('id', '=', draft.id).executeTakeFirstOrThrow();
+    const stored = await tables(rampart.app).selectFrom('posts').select(['title', 'status']).where('id', '=', draft.id).executeTakeFirstOrThrow();
     assert.deepEqual(stored, { title: secret, status: 'draft' });
-    const roles = await rampart.app.database.db.selectFrom('users').select(['id', 'role']).where('id', 'in', [alice.user.id, admin.user.id, moderator.user.id, attacker.user.id]).execute();
+    const roles = await tables(rampart.app).selectFrom('users').select(['id', 'role']).where('id', 'in', [alice.user.id, admin.user.id, moderator.user.id, attacker.user.id]).execute();
     assert.deepEqual(Object.fromEntries(roles.map((r) => [r.id, r.role])), { [alice.user.id]: 'author', [admin.user.id]: 'admin', [moderator.user.id]: 'moderator', [attacker.user.id]: 'author' });
     const guestView = await guest.get(`/api/posts/${draft.id}`);
     assert.equal(guestView.statusCode, 404);

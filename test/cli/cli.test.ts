@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectEnvironment } from '../../src/config/config.js';
+import { nodeEndOfLife } from '../../src/config/deploy-checks.js';
 import { parseEncryptionKeys } from '../../src/config/encryption-keys.js';
 import { assessSecret } from '../../src/config/secret-strength.js';
-import { migrationProvider } from '../../src/platform/migrations/index.js';
+import { rampartMigrations } from '../../src/app.js';
+import { openDatabase } from '../../src/platform/database.js';
 import { childEnvironment, CLI_ENTRY, runToExit, type CommandResult } from '../fixtures/processes.js';
+import { seedMigratedDataDirectory } from '../helpers/pglite-template.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
 after(() => {
@@ -54,10 +57,19 @@ describe('the rampart command', { concurrency: true }, () => {
     assert.ok(!result.stdout.includes('secretKey') && !result.stderr.includes('secretKey'), 'the secret is never echoed');
   });
 
+  // The command judges the Node.js it runs on: CI runs this file on Node 20 (past its end of
+  // life, so RAMPART-W020 is one more warning) and on the current LTS (no such warning).
+  const endOfLifeNode = nodeEndOfLife(process.versions.node).getTime() <= Date.now();
+
   it('check --deploy exits 0 for a correct production environment without starting anything', async () => {
     const result = await rampart(['check', '--deploy'], goodProduction());
     assert.deepEqual({ code: result.code, stderr: result.stderr }, { code: 0, stderr: '' });
-    assert.equal(result.stdout, 'No findings: this configuration passes every deploy check.\n');
+    if (endOfLifeNode) {
+      assert.match(result.stdout, /^RAMPART-W020 \[warning\] Node\.js: /m);
+      assert.match(result.stdout, /^0 error\(s\), 1 warning\(s\)\.$/m);
+    } else {
+      assert.equal(result.stdout, 'No findings: this configuration passes every deploy check.\n');
+    }
   });
 
   it('check --deploy exits 0 when only warnings remain, and prints them', async () => {
@@ -65,7 +77,7 @@ describe('the rampart command', { concurrency: true }, () => {
     const result = await rampart(['check', '--deploy'], settings);
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /^RAMPART-W003 \[warning\] RAMPART_LOG_LEVEL: /m);
-    assert.match(result.stdout, /^0 error\(s\), 1 warning\(s\)\.$/m);
+    assert.ok(result.stdout.split('\n').includes(`0 error(s), ${endOfLifeNode ? 2 : 1} warning(s).`), result.stdout);
   });
 
   it('secrets generate prints a key that passes the secret-strength checks', async () => {
@@ -94,7 +106,7 @@ describe('the rampart command', { concurrency: true }, () => {
   });
 
   it('exits 2 with the usage for an unknown command, an unknown option or no command', async () => {
-    const cases = [['frobnicate'], ['check'], ['check', '--deploy', '--force'], []];
+    const cases = [['frobnicate'], ['check', 'everything'], ['check', '--deploy', '--force'], []];
     const [help, ...results] = await Promise.all([rampart(['help']), ...cases.map((args) => rampart(args))]);
     for (const [index, result] of results.entries()) {
       const label = (cases[index] ?? []).join(' ') || '(no arguments)';
@@ -107,9 +119,44 @@ describe('the rampart command', { concurrency: true }, () => {
     assert.match(help.stdout, /check --deploy/);
   });
 
+  it('check alone says whether a start would proceed: 0 with a pointer to --deploy, 1 with what a production start refuses', async () => {
+    const development = await rampart(['check'], { RAMPART_DATA_DIR: join(temp, 'check-dev') });
+    assert.equal(development.code, 0, development.stderr);
+    assert.match(development.stdout, /^The configuration is valid: a development start would proceed\.\n/);
+    assert.match(development.stdout, /run `rampart check --deploy` to list them/);
+    const production = await rampart(['check'], { NODE_ENV: 'production', RAMPART_SECRET_KEY: 'secretKey' });
+    assert.equal(production.code, 1);
+    assert.match(production.stdout, /RAMPART-E004 \[error\] RAMPART_SECRET_KEY: /);
+    assert.match(production.stdout, /A production start would refuse: \d+ problem\(s\)\.\n$/);
+    assert.ok(!production.stdout.includes('secretKey'), 'the secret is never echoed');
+    const good = await rampart(['check'], goodProduction());
+    // On a Node past its end of life, RAMPART-W020 is the one production finding left (a warning).
+    const expected = `The configuration is valid: a production start would proceed.\n${endOfLifeNode ? '1 deploy finding(s) for production: run `rampart check --deploy` to list them.\n' : ''}`;
+    assert.deepEqual({ code: good.code, stdout: good.stdout }, { code: 0, stdout: expected });
+  });
+
+  it('<command> --help and help <command> print that command\'s help, not the global usage', async () => {
+    const cases: [string[], RegExp][] = [
+      [['users', 'create', '--help'], /users create --email E --name N/],
+      [['help', 'users', 'create'], /users create --email E --name N/],
+      [['check', '--help'], /check --deploy/],
+      [['tls', 'init', '-h'], /tls init --host H/],
+      [['keys', '--help'], /keys generate[\s\S]*keys rotate-signing[\s\S]*keys retire-signing KID --now[\s\S]*keys rotate-encryption[\s\S]*keys rebuild-index/],
+      [['events', '--help'], /events verify[\s\S]*first\s+broken/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => rampart(args)));
+    for (const [index, result] of results.entries()) {
+      const [args, expected] = cases[index]!;
+      assert.equal(result.code, 0, args.join(' '));
+      assert.match(result.stdout, expected, args.join(' '));
+      assert.ok(!result.stdout.includes('Commands:'), `${args.join(' ')} prints only its own help:\n${result.stdout}`);
+      assert.ok(result.stdout.startsWith(`Usage: rampart ${args.filter((a) => !a.startsWith('-') && a !== 'help')[0] ?? ''}`), result.stdout);
+    }
+  });
+
   it('migrate applies the migrations to an embedded data directory, then reports it up to date', async () => {
     const dataDir = join(temp, 'migrate', 'data');
-    const names = Object.keys(await migrationProvider.getMigrations()).sort();
+    const names = rampartMigrations().map((m) => m.name);
     const first = await rampart(['migrate'], { RAMPART_DATA_DIR: dataDir });
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.stdout, `Applied: ${names.join(', ')}\n`);
@@ -122,7 +169,9 @@ describe('the rampart command', { concurrency: true }, () => {
   });
 
   it('keys rotate-signing adds a new active signing key and keeps the previous one verifying for the overlap', async () => {
+    // A migrated data directory, as `rampart migrate` leaves it (the migrate test starts from nothing).
     const dataDir = join(temp, 'signing', 'data');
+    await seedMigratedDataDirectory(dataDir);
     const first = await rampart(['keys', 'rotate-signing'], { RAMPART_DATA_DIR: dataDir });
     assert.equal(first.code, 0, first.stderr);
     const firstKid = /^New signing key ([A-Za-z0-9_-]{43}) is active\.\nThere was no previous key\.\n$/.exec(first.stdout)?.[1];
@@ -139,8 +188,49 @@ describe('the rampart command', { concurrency: true }, () => {
     assert.ok(overlapMs >= 15 * 60_000 + 40_000 && overlapMs < 15 * 60_000 + 40_000 + 60_000, `overlap ${overlapMs} ms`);
   });
 
+  it('keys rotate-encryption re-encrypts under the new first key with JSON progress lines off a terminal; rebuild-index reseals; events verify names a broken row', async () => {
+    const dataDir = join(temp, 'keys', 'data');
+    await seedMigratedDataDirectory(dataDir);
+    const [secret, newSecret, oldKey, newKey] = [strongKey(), strongKey(), `old-1:${strongKey()}`, `new-1:${strongKey()}`];
+    const created = await rampart(['keys', 'rotate-signing'], { RAMPART_DATA_DIR: dataDir, RAMPART_SECRET_KEY: secret, RAMPART_ENCRYPTION_KEYS: oldKey });
+    assert.equal(created.code, 0, created.stderr);
+
+    const rotated = await rampart(['keys', 'rotate-encryption'], { RAMPART_DATA_DIR: dataDir, RAMPART_SECRET_KEY: secret, RAMPART_ENCRYPTION_KEYS: `${newKey},${oldKey}` });
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stdout, /^Re-encrypting under the active key "new-1"\.\n/);
+    assert.match(rotated.stdout, /signing_keys\.private_key_ciphertext: 1 row\(s\) re-encrypted\./);
+    assert.match(rotated.stdout, /"old-1" may now be removed from RAMPART_ENCRYPTION_KEYS\.\n$/);
+    const progress = rotated.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { progress: string; column: string; done: number; total: number });
+    assert.deepEqual(progress.filter((p) => p.column === 'signing_keys.private_key_ciphertext').map((p) => [p.progress, p.done, p.total]), [['rotate-encryption', 0, 1], ['rotate-encryption', 1, 1]]);
+    assert.ok(!rotated.stdout.includes(secret) && !rotated.stderr.includes(secret), 'no secret is printed');
+
+    const rebuilt = await rampart(['keys', 'rebuild-index'], { RAMPART_DATA_DIR: dataDir, RAMPART_SECRET_KEY: newSecret, RAMPART_SECRET_KEY_FALLBACKS: secret, RAMPART_ENCRYPTION_KEYS: newKey });
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(rebuilt.stdout, /signing_keys\.integrity_mac: 1 MAC\(s\) resealed\./);
+
+    const intact = await rampart(['events', 'verify'], { RAMPART_DATA_DIR: dataDir, RAMPART_SECRET_KEY: newSecret, RAMPART_ENCRYPTION_KEYS: newKey });
+    assert.equal(intact.code, 0, intact.stderr);
+    assert.match(intact.stdout, /^The security event chain is intact: 0 row\(s\) verified\./);
+    // A row written straight into the table, as someone with database access but no key would.
+    const database = await openDatabase({ dataDir: join(dataDir, 'pglite') });
+    const [planted] = await database.db.insertInto('security_events').values({ event: 'authz_admin', severity: 'info', actor: null, client_ip: null, request_id: null, details: '{}', chain_prev: 'genesis', chain_mac: randomBytes(32).toString('base64url') } as never).returning('id').execute();
+    await database.close();
+    const broken = await rampart(['events', 'verify'], { RAMPART_DATA_DIR: dataDir, RAMPART_SECRET_KEY: newSecret, RAMPART_ENCRYPTION_KEYS: newKey });
+    assert.equal(broken.code, 1, broken.stderr);
+    assert.ok(broken.stdout.startsWith(`The security event chain is broken at row ${String(planted?.id)}: its MAC does not verify`), broken.stdout);
+  });
+
+  it('keys retire-signing needs a key id and --now', async () => {
+    for (const args of [['keys', 'retire-signing', '--now'], ['keys', 'retire-signing', 'A'.repeat(43)], ['keys', 'rotate-signing', '--now']]) {
+      const result = await rampart(args);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, /retire-signing|--now/);
+    }
+  });
+
   it('users create --admin makes a verified administrator from a password on stdin, and applies the policy', async () => {
     const dataDir = join(temp, 'users', 'data');
+    await seedMigratedDataDirectory(dataDir);
     const email = `root.${randomBytes(4).toString('hex')}@example.com`;
     const password = `copper kettle ${randomBytes(6).toString('hex')} meadow`;
     const args = ['users', 'create', '--admin', '--email', email, '--name', 'Root', '--password-stdin'];

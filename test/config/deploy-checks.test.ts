@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectEnvironment, loadConfig } from '../../src/config/config.js';
+import { nodeEndOfLife, PRODUCTION_NODE_LTS } from '../../src/config/deploy-checks.js';
 import { ConfigError, type Finding, formatFinding } from '../../src/config/findings.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'rampart-deploy-'));
@@ -39,8 +40,12 @@ function production(overrides: Record<string, string | undefined> = {}): NodeJS.
   return env;
 }
 
-function findings(env: NodeJS.ProcessEnv): readonly Finding[] {
-  const { problems, deploy } = inspectEnvironment(env);
+// The documented production runtime, so the runtime these tests happen to run on (Node 20 on
+// CI, past its end of life) is not one more finding in every report; W020 has its own tests.
+const SUPPORTED_NODE = { nodeVersion: `${PRODUCTION_NODE_LTS}.0.0` };
+
+function findings(env: NodeJS.ProcessEnv, options: { nodeVersion?: string; now?: Date } = SUPPORTED_NODE): readonly Finding[] {
+  const { problems, deploy } = inspectEnvironment(env, options);
   assert.deepEqual(problems.filter((p) => p.id !== 'RAMPART-E030'), [], 'the environment itself is valid');
   return deploy;
 }
@@ -63,7 +68,7 @@ describe('deploy checks', () => {
   it('pass a fully correct production environment behind a trusted proxy', () => {
     const env = production();
     assert.deepEqual(findings(env).map(formatFinding), []);
-    const { config, warnings } = loadConfig(env);
+    const { config, warnings } = loadConfig(env, SUPPORTED_NODE);
     assert.equal(config.isProduction, true);
     assert.deepEqual(warnings, []);
   });
@@ -111,6 +116,16 @@ describe('deploy checks', () => {
     for (const value of [randomBytes(32).toString('base64url'), randomBytes(32).toString('base64'), randomBytes(32).toString('hex'), randomBytes(64).toString('base64url')]) {
       assert.deepEqual(errorIds(production({ RAMPART_SECRET_KEY: value })), [], value.length.toString());
     }
+  });
+
+  it('warn (W005) unless a remote database is reached with sslmode=verify-full', () => {
+    const w005 = (url: string) => findings(production({ DATABASE_URL: url })).some((f) => f.id === 'RAMPART-W005');
+    for (const mode of ['', '?sslmode=disable', '?sslmode=prefer', '?sslmode=require', '?sslmode=verify-ca', '?sslmode=verify-fullx']) {
+      assert.ok(w005(`postgres://app:pw@db.internal:5432/rampart${mode}`), `sslmode ${mode || 'absent'} must warn: it does not verify both certificate and host name`);
+    }
+    assert.equal(w005('postgres://app:pw@db.internal:5432/rampart?sslmode=verify-full'), false);
+    assert.equal(w005('postgres://app:pw@db.internal:5432/rampart?application_name=x&sslmode=verify-full'), false);
+    assert.equal(w005('postgres://app:pw@127.0.0.1:5432/rampart'), false, 'loopback needs no TLS');
   });
 
   it('refuse a missing secret key or encryption key', () => {
@@ -164,7 +179,49 @@ describe('deploy checks', () => {
   it('warn when migrations would run as the application role (W001)', () => {
     const found = findings(production({ DATABASE_MIGRATION_URL: undefined }));
     assert.deepEqual(found.map((f) => [f.id, f.severity, f.setting]), [['RAMPART-W001', 'warning', 'DATABASE_MIGRATION_URL']]);
-    assert.equal(loadConfig(production({ DATABASE_MIGRATION_URL: undefined })).warnings.length, 1, 'a warning does not stop the start');
+    assert.equal(loadConfig(production({ DATABASE_MIGRATION_URL: undefined }), SUPPORTED_NODE).warnings.length, 1, 'a warning does not stop the start');
+  });
+
+  it('warn on a Node.js past its end of life (W020), and only then', () => {
+    const now = new Date('2026-12-03T00:00:00Z');
+    const on = (nodeVersion: string, at = now) => findings(production(), { nodeVersion, now: at }).map((f) => [f.id, f.severity, f.setting]);
+    assert.deepEqual(on('20.19.0'), [['RAMPART-W020', 'warning', 'Node.js']]);
+    assert.deepEqual(on('25.2.0'), [['RAMPART-W020', 'warning', 'Node.js']], 'odd lines end in June of the next year');
+    assert.deepEqual(on('16.20.2'), [['RAMPART-W020', 'warning', 'Node.js']]);
+    assert.deepEqual(on('22.12.0'), []);
+    assert.deepEqual(on('26.1.0'), []);
+    assert.deepEqual(on('22.12.0', new Date('2027-04-30T00:00:00Z')), [['RAMPART-W020', 'warning', 'Node.js']], 'Node 22 ends on 30 April 2027');
+    assert.deepEqual(on('20.19.0', new Date('2026-04-29T00:00:00Z')), [], 'Node 20 was supported until 30 April 2026');
+    const finding = findings(production(), { nodeVersion: '20.19.0', now }).find((f) => f.id === 'RAMPART-W020');
+    assert.match(finding?.reason ?? '', /Node 20\.19\.0 is past its end of life \(2026-04-30\)/);
+    assert.ok(finding?.fix.includes(`Node ${PRODUCTION_NODE_LTS}`), finding?.fix);
+    assert.ok(nodeEndOfLife(`${PRODUCTION_NODE_LTS}.0.0`).getTime() > now.getTime(), 'the documented production runtime is supported');
+    const { config, warnings } = loadConfig(production(), { nodeVersion: '20.19.0', now });
+    assert.ok(config.isProduction, 'an end-of-life Node warns but does not stop the start');
+    assert.deepEqual(warnings.map((w) => w.id), ['RAMPART-W020']);
+  });
+
+  it('warn on a metrics listener bound beyond loopback without a token (W031), and only then', () => {
+    const ids = (env: Record<string, string | undefined>) => findings(production(env)).map((f) => [f.id, f.severity, f.setting]);
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464' }), [], 'loopback by default');
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464', RAMPART_METRICS_HOST: '::1' }), []);
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464', RAMPART_METRICS_HOST: '0.0.0.0' }), [['RAMPART-W031', 'warning', 'RAMPART_METRICS_HOST']]);
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464', RAMPART_METRICS_HOST: '10.0.0.5' }), [['RAMPART-W031', 'warning', 'RAMPART_METRICS_HOST']]);
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464', RAMPART_METRICS_HOST: '127.0.0.1.evil.example' }), [['RAMPART-W031', 'warning', 'RAMPART_METRICS_HOST']], 'a name that only starts like loopback is not loopback');
+    assert.deepEqual(ids({ RAMPART_METRICS_PORT: '9464', RAMPART_METRICS_HOST: '0.0.0.0', RAMPART_METRICS_TOKEN: strongKey() }), []);
+    assert.deepEqual(ids({ RAMPART_METRICS_HOST: '0.0.0.0' }), [], 'no listener, nothing exposed');
+  });
+
+  it('refuse a weak metrics token and a metrics port equal to the main port, in every environment', () => {
+    for (const env of [production({ RAMPART_METRICS_TOKEN: 'metrics' }), production({ RAMPART_METRICS_TOKEN: 'a'.repeat(64) }), production({ RAMPART_METRICS_PORT: '3000', RAMPART_PORT: '3000' })]) {
+      const { problems } = inspectEnvironment(env, SUPPORTED_NODE);
+      assert.ok(problems.some((p) => p.id === 'RAMPART-E091' && p.setting.startsWith('RAMPART_METRICS_')), JSON.stringify(problems));
+      assert.ok(!JSON.stringify(problems).includes('a'.repeat(64)), 'the token itself is never printed');
+    }
+    const token = strongKey();
+    const { config } = loadConfig(production({ RAMPART_METRICS_TOKEN: token }), SUPPORTED_NODE);
+    assert.equal(config.metrics.token, token);
+    assert.deepEqual([config.metrics.port, config.metrics.host], [null, '127.0.0.1']);
   });
 
   it('give every finding a well-formed id, unique within one report', () => {

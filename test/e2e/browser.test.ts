@@ -4,15 +4,12 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { z } from 'zod';
-import { buildUnmanaged, type BuildResult, securityEventRows } from '../helpers/build.js';
-import { type AttackerSite, freePort, launchChromium, RESULTS_DIR, startAttackerSite } from '../helpers/browser.js';
-import { startSmtpServer } from '../helpers/smtp-server.js';
+import { securityEventRows, tables } from '../helpers/build.js';
+import { type AttackerSite, RESULTS_DIR, startAttackerSite, suiteBrowserTarget } from '../helpers/browser.js';
+import { click, type NewUser, signInInBrowser, signUpInBrowser } from '../helpers/users.js';
 
-type SmtpServer = Awaited<ReturnType<typeof startSmtpServer>>;
-const strongPassword = () => `copper meadow ${randomBytes(6).toString('hex')} drifting`;
-const uniqueEmail = () => `browser.${randomBytes(5).toString('hex')}@example.com`;
 const BROWSER_IP = '127.0.0.1';
 const stolenName = `stolen-${randomBytes(4).toString('hex')}`;
 const NONCE_POLICY = /^default-src 'self'; script-src 'nonce-([A-Za-z0-9+/]{22}==)' 'strict-dynamic'; style-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; report-uri \/csp-report; report-to csp-endpoint$/;
@@ -41,22 +38,13 @@ const injectedPage: FastifyPluginAsyncZod<{ attacker: () => string }> = async (a
 };
 
 describe('the pages in a real browser (chromium)', () => {
-  let rampart: BuildResult;
-  let smtp: SmtpServer;
-  let browser: Browser;
+  let attackerOrigin = '';
+  const target = suiteBrowserTarget({ plugins: [async (app) => app.register(injectedPage, { attacker: () => attackerOrigin })] });
+  const { rampart } = target;
   let attacker: AttackerSite;
-  let base: string;
 
   before(async () => {
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    smtp = await startSmtpServer();
-    let attackerOrigin = '';
-    rampart = await buildUnmanaged({
-      env: { RAMPART_PUBLIC_URL: base, RAMPART_SMTP_URL: smtp.url },
-      plugins: [async (app) => app.register(injectedPage, { attacker: () => attackerOrigin })],
-    });
-    await rampart.app.listen({ host: '127.0.0.1', port });
+    const { base } = target;
     attacker = await startAttackerSite({
       // A cross-site form that posts itself as soon as the page loads, and a credentialed fetch.
       '/csrf': `<!doctype html><html><body>
@@ -68,58 +56,26 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
       '/frame': `<!doctype html><html><body><iframe id="victim" src="${base}/login" title="victim"></iframe></body></html>`,
     });
     attackerOrigin = attacker.origin;
-    browser = await launchChromium();
   });
 
   after(async () => {
-    await browser.close();
     await attacker.close();
-    await rampart.app.close();
-    await smtp.close();
   });
 
   async function fresh(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
+    const { context, page } = await target.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     return { context, page, errors };
   }
 
-  /** Clicks a button, or fails with what the page shows instead (an error page names its code and trace id). */
-  async function click(page: Page, name: string): Promise<void> {
-    const button = page.getByRole('button', { name, exact: true }).first();
-    try {
-      await button.waitFor({ timeout: 15_000 });
-    } catch {
-      throw new Error(`no "${name}" button on ${page.url()}: ${((await page.textContent('main')) ?? '').replace(/\s+/g, ' ')}`);
-    }
-    await button.click();
-  }
-
   /** Registers, confirms from the mail and signs in, all through the pages. */
-  async function signUpAndSignIn(page: Page, screenshots = false): Promise<{ email: string; password: string; name: string }> {
-    const email = uniqueEmail();
-    const password = strongPassword();
-    const name = `Katherine ${randomBytes(3).toString('hex')}`;
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Name').fill(name);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await click(page, 'Create account');
-    await page.getByRole('heading', { name: 'Check your email' }).waitFor({ timeout: 10_000 });
-    const mail = await smtp.waitFor((m) => m.to.includes(email), 10_000);
-    const link = /http:\/\/localhost:\d+\/verify-email\?token=[A-Za-z0-9_-]{43}/.exec(mail.text)?.[0];
-    assert.ok(link !== undefined && link.startsWith(base), 'the mail links to this server');
-    await page.goto(link);
-    await click(page, 'Confirm my email address');
-    await page.getByText('Your email address is confirmed').waitFor();
+  async function signUpAndSignIn(page: Page, screenshots = false): Promise<NewUser> {
+    const user = await signUpInBrowser(page, target.base, target.mailedLink, { name: `Katherine ${randomBytes(3).toString('hex')}` });
     if (screenshots) await page.screenshot({ path: join(RESULTS_DIR, 'login.png'), fullPage: true });
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await click(page, 'Sign in');
-    await page.waitForURL(`${base}/account`);
-    return { email, password, name };
+    await signInInBrowser(page, user);
+    await page.waitForURL(`${target.base}/account`);
+    return user;
   }
 
   it('register, verify, sign in and sign out through the pages; Back after sign-out shows nothing signed-in', async () => {
@@ -130,14 +86,14 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     // The stylesheet loaded under style-src 'self' (no inline styles): the header is dark.
     assert.equal(await page.evaluate("getComputedStyle(document.querySelector('.site-header')).backgroundColor"), 'rgb(29, 35, 48)');
     await click(page, 'Sign out');
-    await page.waitForURL(`${base}/login?done=signed-out`);
+    await page.waitForURL(`${target.base}/login?done=signed-out`);
     await page.getByText('You are signed out.').waitFor();
     await page.goBack();
     await page.waitForLoadState('load');
     const text = (await page.textContent('body')) ?? '';
     assert.ok(!text.includes(name), 'Back shows no signed-in content');
     assert.ok(!text.includes('Your account'), 'Back shows no account page');
-    assert.ok(page.url().startsWith(`${base}/login`), `Back lands on the sign-in page (${page.url()})`);
+    assert.ok(page.url().startsWith(`${target.base}/login`), `Back lands on the sign-in page (${page.url()})`);
     assert.deepEqual(errors, []);
     await context.close();
   });
@@ -150,7 +106,7 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     });
     const nonces = new Set<string>();
     for (const path of ['/', '/login', '/register', '/forgot-password', '/login', '/no-such-page']) {
-      const response = await page.goto(`${base}${path}`);
+      const response = await page.goto(`${target.base}${path}`);
       assert.ok(response !== null);
       const header = (await response.allHeaders())['content-security-policy'] ?? '';
       const nonce = NONCE_POLICY.exec(header)?.[1];
@@ -166,18 +122,18 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
   it('a cross-site page auto-submitting a form and a credentialed fetch changes nothing', async () => {
     const { context, page } = await fresh();
     await signUpAndSignIn(page);
-    const tokensNamed = () => rampart.app.database.db.selectFrom('personal_access_tokens').select('id').where('name', '=', stolenName).execute();
+    const tokensNamed = () => tables(rampart.app).selectFrom('personal_access_tokens').select('id').where('name', '=', stolenName).execute();
     const before = await securityEventRows(rampart.app, BROWSER_IP);
     const attack = await context.newPage();
     await attack.goto(`${attacker.origin}/csrf`);
-    await attack.waitForURL((url) => url.origin === base, { timeout: 10_000 });
+    await attack.waitForURL((url) => url.origin === target.base, { timeout: 10_000 });
     await attack.waitForLoadState('load');
     // The form's POST reached Rampart without the session (SameSite=Lax), so it was not signed in.
     assert.ok(!(await attack.textContent('body'))?.includes('Your new token'), 'no token was created');
     assert.deepEqual(await tokensNamed(), [], 'no token in the database');
     // The fetch to /logout was refused by the CSRF guard (Sec-Fetch-Site: cross-site), so the session lives on.
-    await page.goto(`${base}/account`);
-    assert.equal(page.url(), `${base}/account`, 'still signed in');
+    await page.goto(`${target.base}/account`);
+    assert.equal(page.url(), `${target.base}/account`, 'still signed in');
     assert.match((await page.textContent('main')) ?? '', /No personal access tokens/);
     const events = (await securityEventRows(rampart.app, BROWSER_IP)).slice(before.length);
     assert.ok(events.some((e) => e.event === 'malicious_csrf' && e.details.reason === 'cross_site' && e.details.route === '/logout'), JSON.stringify(events.map((e) => [e.event, e.details])));
@@ -197,7 +153,7 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     assert.equal(framed.length, 1);
     const inside = await framed[0]!.$('form[action="/login"]').catch(() => null);
     assert.equal(inside, null, 'the sign-in form did not render inside the frame');
-    assert.ok(!framed[0]!.url().startsWith(base), `the frame shows the browser's error page (${framed[0]!.url()})`);
+    assert.ok(!framed[0]!.url().startsWith(target.base), `the frame shows the browser's error page (${framed[0]!.url()})`);
     await context.close();
   });
 
@@ -205,7 +161,7 @@ fetch(${JSON.stringify(`${base}/logout`)}, { method: 'POST', credentials: 'inclu
     const { context, page } = await fresh();
     const blockedConsole: string[] = [];
     page.on('console', (message) => blockedConsole.push(message.text()));
-    await page.goto(`${base}/test/injected`);
+    await page.goto(`${target.base}/test/injected`);
     await page.waitForLoadState('load');
     assert.equal(await page.evaluate('window.legit'), true, 'the nonce script ran');
     assert.equal(await page.evaluate('window.injected'), undefined, 'the injected script did not');

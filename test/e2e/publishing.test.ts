@@ -3,14 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { buildUnmanaged, type BuildResult } from '../helpers/build.js';
-import { type AttackerSite, freePort, launchChromium, RESULTS_DIR, startAttackerSite } from '../helpers/browser.js';
-import { startSmtpServer } from '../helpers/smtp-server.js';
+import { tables } from '../helpers/build.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { type AttackerSite, RESULTS_DIR, startAttackerSite, suiteBrowserTarget } from '../helpers/browser.js';
+import { click, createEnrolledAdmin, createVerifiedUser, type NewUser, secondFactorInBrowser, signInInBrowser, signUpInBrowser } from '../helpers/users.js';
 
-type SmtpServer = Awaited<ReturnType<typeof startSmtpServer>>;
-const strongPassword = () => `amber orchard ${randomBytes(6).toString('hex')} sailing`;
-const uniqueEmail = () => `publish.${randomBytes(5).toString('hex')}@example.com`;
 const PAYLOADS = (JSON.parse(readFileSync(new URL('../fixtures/xss-payloads.json', import.meta.url), 'utf8')) as { category: string; payload: string }[]).map((p) => p.payload)
   // Payloads with control characters are refused by the post schema before rendering (tested in the API); the browser gets the rest.
   // eslint-disable-next-line no-control-regex
@@ -25,20 +22,13 @@ interface Watch {
 }
 
 describe('publishing through the pages in a real browser (chromium)', () => {
-  let rampart: BuildResult;
-  let smtp: SmtpServer;
-  let browser: Browser;
+  const target = suiteBrowserTarget();
+  const { rampart } = target;
   let attacker: AttackerSite;
-  let base: string;
   // The payloads, pointed at the attacker's origin wherever they name a remote host.
   let hostile: string[];
 
   before(async () => {
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    smtp = await startSmtpServer();
-    rampart = await buildUnmanaged({ env: { RAMPART_PUBLIC_URL: base, RAMPART_SMTP_URL: smtp.url } });
-    await rampart.app.listen({ host: '127.0.0.1', port });
     attacker = await startAttackerSite({});
     const host = attacker.origin.slice('http://'.length);
     hostile = [
@@ -53,22 +43,17 @@ describe('publishing through the pages in a real browser (chromium)', () => {
       `<iframe src="${attacker.origin}/frame"></iframe>`,
       `<form action="${attacker.origin}/form"><button>go</button></form>`,
     ];
-    browser = await launchChromium();
   });
 
   after(async () => {
-    await browser.close();
     await attacker.close();
-    await rampart.app.close();
-    await smtp.close();
   });
 
   async function fresh(): Promise<{ context: BrowserContext; page: Page; watch: Watch }> {
-    const context = await browser.newContext();
+    const { context, page } = await target.newPage();
     const watch: Watch = { dialogs: [], errors: [], consoleErrors: [], requests: [] };
     // Nothing leaves the machine: requests to any other host are aborted (and still recorded).
     await context.route(/^https?:\/\/(?!localhost[:/]|127\.0\.0\.1[:/])/, (route) => route.abort());
-    const page = await context.newPage();
     page.on('dialog', (dialog) => {
       watch.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
       void dialog.dismiss();
@@ -81,40 +66,9 @@ describe('publishing through the pages in a real browser (chromium)', () => {
     return { context, page, watch };
   }
 
-  async function click(page: Page, name: string): Promise<void> {
-    const button = page.getByRole('button', { name, exact: true }).first();
-    try {
-      await button.waitFor({ timeout: 15_000 });
-    } catch {
-      throw new Error(`no "${name}" button on ${page.url()}: ${((await page.textContent('main')) ?? '').replace(/\s+/g, ' ').slice(0, 500)}`);
-    }
-    await button.click();
-  }
-
   /** Registers and confirms from the mail through the pages; signing in is the caller's. */
-  async function signUp(page: Page): Promise<{ email: string; password: string; name: string }> {
-    const email = uniqueEmail();
-    const password = strongPassword();
-    const name = `Ada ${randomBytes(3).toString('hex')}`;
-    await page.goto(`${base}/register`);
-    await page.getByLabel('Name').fill(name);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await click(page, 'Create account');
-    await page.getByRole('heading', { name: 'Check your email' }).waitFor({ timeout: 10_000 });
-    const mail = await smtp.waitFor((m) => m.to.includes(email), 10_000);
-    const link = /http:\/\/localhost:\d+\/verify-email\?token=[A-Za-z0-9_-]{43}/.exec(mail.text)?.[0];
-    assert.ok(link !== undefined);
-    await page.goto(link);
-    await click(page, 'Confirm my email address');
-    await page.getByText('Your email address is confirmed').waitFor();
-    return { email, password, name };
-  }
-
-  async function signIn(page: Page, credentials: { email: string; password: string }): Promise<void> {
-    await page.getByLabel('Email').fill(credentials.email);
-    await page.getByLabel('Password').fill(credentials.password);
-    await click(page, 'Sign in');
+  async function signUp(page: Page): Promise<NewUser> {
+    return signUpInBrowser(page, target.base, target.mailedLink);
   }
 
   /** Only network failures of aborted or missing resources are acceptable console errors: nothing injected ran. */
@@ -126,10 +80,10 @@ describe('publishing through the pages in a real browser (chromium)', () => {
     // The author: a signed-out visitor to the editor is sent to sign in, and comes back to it.
     const author = await fresh();
     const authorAccount = await signUp(author.page);
-    await author.page.goto(`${base}/posts/new`);
-    await author.page.waitForURL(`${base}/login?next=%2Fposts%2Fnew`);
-    await signIn(author.page, authorAccount);
-    await author.page.waitForURL(`${base}/posts/new`);
+    await author.page.goto(`${target.base}/posts/new`);
+    await author.page.waitForURL(`${target.base}/login?next=%2Fposts%2Fnew`);
+    await signInInBrowser(author.page, authorAccount);
+    await author.page.waitForURL(`${target.base}/posts/new`);
 
     const title = `Field notes ${randomBytes(3).toString('hex')}`;
     const body = `Some **bold** words.\n\n${hostile.join('\n\n')}`;
@@ -155,17 +109,17 @@ describe('publishing through the pages in a real browser (chromium)', () => {
     await author.page.waitForURL(/\/posts\/[0-9a-f-]{36}\/edit\?done=created$/);
     const postId = /\/posts\/([0-9a-f-]{36})\//.exec(author.page.url())?.[1] ?? '';
     await click(author.page, 'Publish');
-    await author.page.waitForURL(`${base}/posts/${postId}?done=published`);
-    await author.page.goto(`${base}/`);
+    await author.page.waitForURL(`${target.base}/posts/${postId}?done=published`);
+    await author.page.goto(`${target.base}/`);
     await author.page.getByRole('link', { name: title }).waitFor();
     await author.page.screenshot({ path: join(RESULTS_DIR, 'home.png'), fullPage: false });
 
     // A second user comments with hostile text.
     const commenter = await fresh();
     const commenterAccount = await signUp(commenter.page);
-    await signIn(commenter.page, commenterAccount);
-    await commenter.page.waitForURL(`${base}/account`);
-    await commenter.page.goto(`${base}/posts/${postId}`);
+    await signInInBrowser(commenter.page, commenterAccount);
+    await commenter.page.waitForURL(`${target.base}/account`);
+    await commenter.page.goto(`${target.base}/posts/${postId}`);
     let comment = '';
     for (const payload of hostile.filter((p) => /onerror|javascript:|127\.0\.0\.1/i.test(p))) {
       if (comment.length + payload.length + 1 > 3900) break;
@@ -173,18 +127,18 @@ describe('publishing through the pages in a real browser (chromium)', () => {
     }
     await commenter.page.getByLabel('Your comment').fill(comment);
     await click(commenter.page, 'Post comment');
-    await commenter.page.waitForURL(`${base}/posts/${postId}?done=commented#comments`);
+    await commenter.page.waitForURL(`${target.base}/posts/${postId}?done=commented#comments`);
     await commenter.page.getByText('Your comment is posted.').waitFor();
 
     // A third user reads the post and the comments: nothing injected runs or calls out.
     const reader = await fresh();
-    await signIn(reader.page, await (async () => {
+    await signInInBrowser(reader.page, await (async () => {
       const account = await signUp(reader.page);
       return account;
     })());
-    await reader.page.waitForURL(`${base}/account`);
+    await reader.page.waitForURL(`${target.base}/account`);
     const hitsBefore = attacker.hits.length;
-    await reader.page.goto(`${base}/posts/${postId}`);
+    await reader.page.goto(`${target.base}/posts/${postId}`);
     await reader.page.waitForLoadState('load');
     await reader.page.getByRole('heading', { name: title }).waitFor();
     // Give onerror handlers and lazy loads their chance to fire.
@@ -206,30 +160,29 @@ describe('publishing through the pages in a real browser (chromium)', () => {
 
     // Signing out through the layout's form.
     await click(commenter.page, 'Sign out');
-    await commenter.page.waitForURL(`${base}/login?done=signed-out`);
-    await commenter.page.goto(`${base}/posts/${postId}`);
+    await commenter.page.waitForURL(`${target.base}/login?done=signed-out`);
+    await commenter.page.goto(`${target.base}/posts/${postId}`);
     assert.equal(await commenter.page.getByRole('button', { name: 'Post comment' }).count(), 0, 'signed out: no comment form');
     for (const party of [author, commenter, reader]) await party.context.close();
   });
 
   it('the admin page in the browser: sign in to it through next=, change a role, filter events', async () => {
     const { context, page, watch } = await fresh();
-    const password = strongPassword();
-    const email = uniqueEmail();
-    const created = await rampart.app.accounts.createUser({ name: 'Browser Admin', email, password, role: 'admin', verified: true });
-    assert.ok(created.ok);
-    const target = await rampart.app.accounts.createUser({ name: `Aaron ${randomBytes(3).toString('hex')}`, email: uniqueEmail(), password: strongPassword(), role: 'author', verified: true });
-    assert.ok(target.ok);
-    await page.goto(`${base}/admin`);
-    await page.waitForURL(`${base}/login?next=%2Fadmin`);
-    await signIn(page, { email, password });
-    await page.waitForURL(`${base}/admin`);
+    // Administrators must have a second factor (RAMPART_MFA_REQUIRED=admins): this one has TOTP.
+    const admin = await createEnrolledAdmin(rampart.app);
+    const memberName = `Aaron ${randomBytes(3).toString('hex')}`;
+    const member = await createVerifiedUser(rampart.app, 'author', { name: memberName });
+    await page.goto(`${target.base}/admin`);
+    await page.waitForURL(`${target.base}/login?next=%2Fadmin`);
+    await signInInBrowser(page, admin);
+    await secondFactorInBrowser(page, admin.totpSecret ?? '');
+    await page.waitForURL(`${target.base}/admin`);
     await page.getByRole('heading', { name: 'Security events' }).waitFor();
-    await page.getByLabel(`Role of ${target.user.name}`).selectOption('moderator');
-    const row = page.locator('tr', { has: page.getByLabel(`Role of ${target.user.name}`) });
+    await page.getByLabel(`Role of ${memberName}`).selectOption('moderator');
+    const row = page.locator('tr', { has: page.getByLabel(`Role of ${memberName}`) });
     await row.getByRole('button', { name: 'Set role' }).click();
-    await page.waitForURL(`${base}/admin?done=changed`);
-    const role = await rampart.app.database.db.selectFrom('users').select('role').where('id', '=', target.user.id).executeTakeFirstOrThrow();
+    await page.waitForURL(`${target.base}/admin?done=changed`);
+    const role = await tables(rampart.app).selectFrom('users').select('role').where('id', '=', member.id).executeTakeFirstOrThrow();
     assert.equal(role.role, 'moderator');
     await page.getByLabel('Event', { exact: true }).selectOption('privilege_permissions_changed');
     await click(page, 'Filter');

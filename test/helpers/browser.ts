@@ -1,7 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import { after, before } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { type BuildResult, type BuildTestOptions, suiteAppWithMail } from './build.js';
+import type { TestSmtpServer } from './smtp-server.js';
+import { type MailedLink, mailedLinks } from './users.js';
 
 /** Debian's chromium: the tests never download a browser (playwright-core has no download step). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -25,18 +28,60 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/** Chromium for the tests of the enclosing `describe`: launched before the first, closed after the last (read `browser` in tests and hooks). */
+export function suiteBrowser(): { readonly browser: Browser } {
+  let launched: Browser | undefined;
+  before(async () => {
+    launched = await launchChromium();
+  });
+  after(async () => {
+    await launched?.close();
+    launched = undefined;
+  });
+  return {
+    get browser(): Browser {
+      if (launched === undefined) throw new Error('the browser is launched by the suite\'s before hook');
+      return launched;
+    },
+  };
+}
+
+/** A Rampart listening at `base` (a free port of localhost) with its mail going to `smtp`, and a browser to use it with. */
+export interface BrowserTarget {
+  readonly base: string;
+  readonly rampart: BuildResult;
+  readonly smtp: TestSmtpServer;
+  readonly browser: Browser;
+  /** The links of the mail `smtp` received, each checked to point at `base`. */
+  readonly mailedLink: MailedLink;
+  /** A page in a new browser context: its own cookies and storage, as another person's browser. */
+  newPage(options?: BrowserContextOptions): Promise<{ context: BrowserContext; page: Page }>;
+}
+
 /**
- * A free TCP port of 127.0.0.1. Rampart's public URL (which its CSRF Origin check and its
- * mail links use) must name the port the browser connects to, so the port is chosen before
- * the app is configured.
+ * The browser harness: Rampart (every protection on) on a free port with its public URL set to
+ * the address the browser uses, a test SMTP server for its mail, and Debian's chromium; started
+ * before the tests of the enclosing `describe` and closed after them.
  */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
+export function suiteBrowserTarget(options: BuildTestOptions = {}): BrowserTarget {
+  // The browser first: its hooks run first, so it is closed before the app it is connected to.
+  const chromium = suiteBrowser();
+  const served = suiteAppWithMail({ ...options, listen: true });
+  return {
+    get base() {
+      return served.base;
+    },
+    rampart: served.rampart,
+    smtp: served.smtp,
+    get browser() {
+      return chromium.browser;
+    },
+    mailedLink: (to, subject, nth) => mailedLinks(served.smtp, served.base)(to, subject, nth),
+    async newPage(contextOptions: BrowserContextOptions = {}) {
+      const context = await chromium.browser.newContext(contextOptions);
+      return { context, page: await context.newPage() };
+    },
+  };
 }
 
 /** A second origin (`http://127.0.0.1:<port>`, cross-site to `http://localhost:…`) serving fixed HTML per path. */

@@ -1,14 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createNetServer } from 'node:net';
 import { Writable } from 'node:stream';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Kysely } from 'kysely';
 import { buildRampart, type BuildOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import { tablesOf, type Database, type PgliteTemplate } from '../../src/platform/database.js';
+import type { KernelSchema } from '../../src/platform/database-schema.js';
+import type { AccountsTables } from '../../src/modules/accounts/tables.js';
+import type { BookmarksTables } from '../../src/modules/bookmarks/tables.js';
+import type { CommentsTables } from '../../src/modules/comments/tables.js';
+import type { PasskeysTables } from '../../src/modules/passkeys/tables.js';
+import type { PostsTables } from '../../src/modules/posts/tables.js';
+import type { TokensTables } from '../../src/modules/tokens/tables.js';
+import type { MfaTables } from '../../src/modules/mfa/tables.js';
 import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
 import pg from 'pg';
-import { testTarget, uniquePrefix } from './target.js';
+import { migratedTemplate } from './pglite-template.js';
+import { startSmtpServer, type TestSmtpServer } from './smtp-server.js';
+import { targetServiceEnvironment } from './stores.js';
+import { testTarget } from './target.js';
 
 /** Every log line an app wrote, parsed, plus the raw text for secret scans. */
 export class LogCapture extends Writable {
@@ -27,7 +41,6 @@ export class LogCapture extends Writable {
 
 /** The environment a test app runs with: fresh random secrets (the run's secrets on the real target) and the run's target services. */
 export function testEnvironment(overrides: Record<string, string> = {}): Record<string, string> {
-  const target = testTarget();
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     RAMPART_LOG_LEVEL: 'info',
@@ -37,15 +50,7 @@ export function testEnvironment(overrides: Record<string, string> = {}): Record<
     // The development outbox (when a test sets no SMTP server) goes here, never into the checkout.
     RAMPART_DATA_DIR: join(tmpdir(), `rampart-test-${process.pid}`),
   };
-  if (target.kind === 'real') {
-    env.DATABASE_URL = target.databaseUrl;
-    env.REDIS_URL = target.redisUrl;
-    env.RAMPART_REDIS_PREFIX = uniquePrefix(target, 'app');
-    // Apps share the run's database, whose signing keys are encrypted under these secrets.
-    env.RAMPART_SECRET_KEY = target.secretKey;
-    env.RAMPART_ENCRYPTION_KEYS = target.encryptionKeys;
-  }
-  return { ...env, ...overrides };
+  return { ...env, ...targetServiceEnvironment('app'), ...overrides };
 }
 
 export interface BuildResult {
@@ -68,6 +73,21 @@ export interface BuildTestOptions {
 
 const SETTLE_LIMIT_MS = 20_000;
 
+/** Every table of the kernel and the built-in modules, for tests that look at rows directly. */
+export type AllTables = KernelSchema & AccountsTables & TokensTables & MfaTables & PostsTables & CommentsTables & BookmarksTables & PasskeysTables;
+
+/** The database of an app (or an open database) with every table typed. */
+export function tables(source: { readonly database: Database } | Database): Kysely<AllTables> {
+  return tablesOf<AllTables>('migrate' in source ? source : source.database);
+}
+
+// One migrated PGlite per run, copied into every embedded app: creating and migrating PGlite
+// for each app was most of the embedded target's run time (see ./pglite-template.ts).
+function embeddedTemplate(config: Config): Promise<PgliteTemplate> | undefined {
+  if (config.database.url !== null) return undefined;
+  return migratedTemplate();
+}
+
 /**
  * Waits, as a load balancer's readiness probe would, until the new instance stops shedding
  * load: embedded PGlite compiles and starts on the main thread, and that stall at boot counts
@@ -83,7 +103,16 @@ async function settled(app: FastifyInstance): Promise<void> {
 export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<BuildResult> {
   const { config } = loadConfig(testEnvironment(options.env));
   const logs = new LogCapture();
-  const app = await buildRampart({ config, logStream: logs, plugins: options.plugins, loadShedding: options.loadShedding, shared: options.shared, clock: options.clock });
+  const template = options.shared === undefined ? embeddedTemplate(config) : undefined;
+  const app = await buildRampart({
+    config,
+    logStream: logs,
+    plugins: options.plugins,
+    loadShedding: options.loadShedding,
+    shared: options.shared,
+    clock: options.clock,
+    pgliteTemplate: template === undefined ? undefined : await template,
+  });
   if (options.settle !== false) await settled(app);
   return { app, config, logs };
 }
@@ -93,6 +122,83 @@ export async function build(t: Pick<TestContext, 'after'>, options: BuildTestOpt
   const result = await buildUnmanaged(options);
   t.after(() => result.app.close());
   return result;
+}
+
+/**
+ * One Rampart for the tests of the enclosing `describe`: built before the first of them and
+ * closed after the last. Its fields are there once the suite's `before` hooks have run.
+ */
+export function suiteApp(options: BuildTestOptions = {}): BuildResult {
+  return forTheSuite(options, { mail: false, listen: false }).rampart;
+}
+
+/** A Rampart of the suite with its mail going to a test SMTP server; `base` is the URL its mail links to. */
+export interface MailedSuiteApp {
+  readonly rampart: BuildResult;
+  readonly smtp: TestSmtpServer;
+  readonly base: string;
+}
+
+/**
+ * One Rampart for the tests of the enclosing `describe` that sends its mail to a test SMTP
+ * server of its own (`smtp`), both started before the first test and closed after the last.
+ * With `listen`, it also listens on a free port of 127.0.0.1 and its public URL (`base`) is
+ * `http://localhost:<port>`, the address a browser uses.
+ */
+export function suiteAppWithMail(options: BuildTestOptions & { readonly listen?: boolean } = {}): MailedSuiteApp {
+  return forTheSuite(options, { mail: true, listen: options.listen === true });
+}
+
+function forTheSuite(options: BuildTestOptions, { mail, listen }: { mail: boolean; listen: boolean }): MailedSuiteApp {
+  // Filled in by `before`: the tests only read them once it has run.
+  const rampart = {} as BuildResult;
+  const smtp = {} as TestSmtpServer;
+  let base = 'http://localhost:3000';
+  let opened: { app?: FastifyInstance; smtp?: TestSmtpServer } = {};
+  before(async () => {
+    const env: Record<string, string> = {};
+    if (mail) {
+      opened.smtp = await startSmtpServer();
+      Object.assign(smtp, opened.smtp);
+      env.RAMPART_SMTP_URL = opened.smtp.url;
+    }
+    // Rampart's public URL (its CSRF Origin check and its mail links use it) must name the port the browser connects to.
+    const port = listen ? await freePort() : undefined;
+    if (port !== undefined) {
+      base = `http://localhost:${port}`;
+      env.RAMPART_PUBLIC_URL = base;
+    }
+    const built = await buildUnmanaged({ ...options, env: { ...env, ...options.env } });
+    opened.app = built.app;
+    Object.assign(rampart, built);
+    if (port !== undefined) await built.app.listen({ host: '127.0.0.1', port });
+  });
+  after(async () => {
+    await opened.app?.close();
+    await opened.smtp?.close();
+    opened = {};
+  });
+  return {
+    rampart,
+    smtp,
+    get base() {
+      return base;
+    },
+  };
+}
+
+/**
+ * A free TCP port of 127.0.0.1. Rampart's public URL (which its CSRF Origin check and its
+ * mail links use) must name the port the browser connects to, so the port is chosen before
+ * the app is configured.
+ */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
 }
 
 /** A random address in 10.0.0.0/8 (or a random /64 in 2001:db8::/32), so tests never share a rate-limit budget or event rows. */
@@ -107,7 +213,7 @@ export interface EventRow { event: string; actor: string | null; client_ip: stri
 /** Security event rows from one client IP (after flushing pending writes); the run's database is shared between test files. */
 export async function securityEventRows(app: FastifyInstance, clientIp: string): Promise<EventRow[]> {
   await app.securityEvents.flush();
-  return app.database.db.selectFrom('security_events').select(['event', 'actor', 'client_ip', 'request_id', 'details']).where('client_ip', '=', clientIp).orderBy('id').execute();
+  return tables(app).selectFrom('security_events').select(['event', 'actor', 'client_ip', 'request_id', 'details']).where('client_ip', '=', clientIp).orderBy('id').execute();
 }
 
 /**

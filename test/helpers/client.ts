@@ -1,5 +1,6 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { randomIp } from './build.js';
+import { CookieJar } from './cookie-jar.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -43,25 +44,23 @@ export async function injectRetryingShed(app: FastifyInstance, options: InjectOp
  * real client it retries a request the server shed with 503, after the server recovers.
  */
 export class Client {
-  readonly cookies = new Map<string, string>();
-  constructor(readonly app: FastifyInstance, readonly ip: string = randomIp(), readonly userAgent = 'RampartTest/1.0') {}
-
-  cookieHeader(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  readonly jar: CookieJar;
+  constructor(readonly app: FastifyInstance, readonly ip: string = randomIp(), readonly userAgent = 'RampartTest/1.0', jar = new CookieJar()) {
+    this.jar = jar;
   }
 
-  private remember(response: LightMyRequestResponse): void {
-    const header = response.headers['set-cookie'];
-    const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
-    for (const line of lines) {
-      const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      const expired = attributes.some((a) => /^max-age=0$/i.test(a) || (/^expires=/i.test(a) && Date.parse(a.slice(8)) < Date.now()));
-      if (expired || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
+  /** The cookies of this client's jar, by name. */
+  get cookies(): Map<string, string> {
+    return this.jar.cookies;
+  }
+
+  cookieHeader(): string {
+    return this.jar.header();
+  }
+
+  /** The same cookies (the same signed-in user) on a fresh client IP, so a long walk respects the per-IP rate limit instead of switching it off. */
+  onFreshIp(): Client {
+    return new Client(this.app, randomIp(), this.userAgent, this.jar.copy());
   }
 
   async csrfToken(): Promise<string> {
@@ -89,7 +88,7 @@ export class Client {
       await recovered(this.app);
       response = await send();
     }
-    this.remember(response);
+    this.jar.take(response);
     return response;
   }
 

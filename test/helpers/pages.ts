@@ -1,4 +1,5 @@
 import type { LightMyRequestResponse } from 'fastify';
+import { randomIp } from './build.js';
 import { Client } from './client.js';
 
 /** The value of the first hidden `_csrf` field of a page. */
@@ -13,6 +14,10 @@ export function csrfField(html: string): string {
  * `_csrf` field the page carried, as a person's browser does. It never bypasses a protection.
  */
 export class PageClient extends Client {
+  override onFreshIp(): PageClient {
+    return new PageClient(this.app, randomIp(), this.userAgent, this.jar.copy());
+  }
+
   async page(url: string): Promise<LightMyRequestResponse> {
     return this.send({ method: 'GET', url, headers: { accept: 'text/html' } });
   }

@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
-import type { FastifyInstance } from 'fastify';
-import { randomIp } from './build.js';
-import { Client, json } from './client.js';
-import { createVerifiedUser, type TestUser } from './tokens.js';
-
-export interface Actor {
-  readonly user: TestUser;
-  readonly client: Client;
-}
+import { json } from './client.js';
+import type { Actor } from './users.js';
 
 export interface PostBody {
   id: string;
@@ -37,15 +30,6 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-/** A verified user of `role`, signed in through the login API on a client of its own (own IP, own cookie jar). */
-export async function signedIn(app: FastifyInstance, role: 'author' | 'moderator' | 'admin' = 'author'): Promise<Actor> {
-  const user = await createVerifiedUser(app, role);
-  const client = new Client(app);
-  const res = await client.post('/api/auth/login', { email: user.email, password: user.password });
-  assert.equal(res.statusCode, 200, res.body);
-  return { user, client };
-}
-
 /** Creates a post as `actor` (a draft), optionally publishing it. */
 export async function createPost(actor: Actor, input: { title?: string; body?: string; tags?: string[] } = {}, publish = false): Promise<PostBody> {
   const res = await actor.client.post('/api/posts', { title: input.title ?? 'A post', body: input.body ?? 'Some *Markdown*.', ...(input.tags === undefined ? {} : { tags: input.tags }) });
@@ -61,11 +45,4 @@ export async function createComment(actor: Actor, postId: string, body = 'A comm
   const res = await actor.client.post(`/api/posts/${postId}/comments`, { body });
   assert.equal(res.statusCode, 201, res.body);
   return json<CommentBody>(res);
-}
-
-/** The same signed-in actor on a fresh client IP, so a long corpus respects the per-IP rate limit instead of switching it off. */
-export function onFreshIp(actor: Actor): Client {
-  const client = new Client(actor.client.app, randomIp());
-  for (const [name, value] of actor.client.cookies) client.cookies.set(name, value);
-  return client;
 }

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { randomIp } from './build.js';
 import { injectRetryingShed, json } from './client.js';
-
-export interface TestUser {
-  readonly id: string;
-  readonly email: string;
-  readonly password: string;
-}
+import { totpCodeFor, type TestUser } from './users.js';
 
 export interface TokenPairBody {
   access_token: string;
@@ -18,24 +12,24 @@ export interface TokenPairBody {
   scope: string;
 }
 
-/** A verified user made through the accounts service (as `rampart users create` does), skipping the mail round trip. */
-export async function createVerifiedUser(app: FastifyInstance, role: 'author' | 'moderator' | 'admin' = 'author'): Promise<TestUser> {
-  const email = `api.${randomBytes(5).toString('hex')}@example.com`;
-  const password = `harbor lantern ${randomBytes(6).toString('hex')} willow`;
-  const created = await app.accounts.createUser({ name: 'Api User', email, password, role, verified: true });
-  assert.ok(created.ok, 'the test user was created');
-  return { id: created.user.id, email, password };
-}
-
 /** `POST /api/auth/token` as a script sends it: JSON, no cookie, no CSRF token. */
 export function requestToken(app: FastifyInstance, body: Record<string, unknown>, ip = randomIp()): Promise<LightMyRequestResponse> {
   return injectRetryingShed(app, { method: 'POST', url: '/api/auth/token', payload: body, remoteAddress: ip });
 }
 
 export async function tokenPair(app: FastifyInstance, user: TestUser, scope?: string): Promise<TokenPairBody> {
-  const res = await requestToken(app, { email: user.email, password: user.password, ...(scope === undefined ? {} : { scope }) });
-  assert.equal(res.statusCode, 200, res.body);
-  return json<TokenPairBody>(res);
+  const ip = randomIp();
+  const res = await requestToken(app, { email: user.email, password: user.password, ...(scope === undefined ? {} : { scope }) }, ip);
+  if (user.totpSecret === undefined) {
+    assert.equal(res.statusCode, 200, res.body);
+    return json<TokenPairBody>(res);
+  }
+  // An account with a second factor: the challenge and a code finish the grant.
+  assert.equal(res.statusCode, 401, res.body);
+  const { challenge } = json<{ challenge: string }>(res);
+  const second = await injectRetryingShed(app, { method: 'POST', url: '/api/auth/token/second-factor', payload: { challenge, code: await totpCodeFor(user.totpSecret, () => app.clock()) }, remoteAddress: ip });
+  assert.equal(second.statusCode, 200, second.body);
+  return json<TokenPairBody>(second);
 }
 
 export function bearer(token: string): Record<string, string> {

@@ -1,55 +1,20 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { build, buildUnmanaged, type BuildResult, privateDatabase, randomIp, securityEventRows } from '../helpers/build.js';
+import { describe, it } from 'node:test';
+import { build, type BuildResult, buildUnmanaged, privateDatabase, randomIp, securityEventRows, suiteAppWithMail, tables } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { startSmtpServer } from '../helpers/smtp-server.js';
+import { mailedLinks, registerAndVerify, signIn, strongPassword, tokenOf, uniqueEmail } from '../helpers/users.js';
 
-type SmtpServer = Awaited<ReturnType<typeof startSmtpServer>>;
-
-function strongPassword(): string {
-  return `lantern orbit ${randomBytes(6).toString('hex')} quietly`;
-}
-
-function uniqueEmail(label = 'user'): string {
-  return `${label}.${randomBytes(5).toString('hex')}@example.com`;
-}
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('accounts', () => {
-  let rampart: BuildResult;
-  let smtp: SmtpServer;
+  const { rampart, smtp } = suiteAppWithMail();
 
-  before(async () => {
-    smtp = await startSmtpServer();
-    rampart = await buildUnmanaged({ env: { RAMPART_SMTP_URL: smtp.url } });
-  });
-  after(async () => {
-    await rampart.app.close();
-    await smtp.close();
-  });
+  const mailedLink = mailedLinks(smtp, 'http://localhost:3000');
 
-  async function tokenFromMail(to: string, subject: RegExp): Promise<string> {
-    const mail = await smtp.waitFor((m) => m.to.includes(to) && subject.test(m.subject), 10_000);
-    const match = /token=([A-Za-z0-9_-]{43})/.exec(mail.text);
-    assert.ok(match?.[1] !== undefined, 'the mail carries a token link');
-    assert.ok(mail.text.includes('http://localhost:3000/'), 'links use the configured public URL');
-    return match[1];
-  }
-
-  async function registerAndVerify(client: Client, email = uniqueEmail(), password = strongPassword(), name = 'Ada Lovelace'): Promise<{ email: string; password: string; id: string }> {
-    const registered = await client.post('/api/auth/register', { name, email, password });
-    assert.equal(registered.statusCode, 201, registered.body);
-    const token = await tokenFromMail(email, /confirm/i);
-    const verified = await client.post('/api/auth/verify-email', { token });
-    assert.equal(verified.statusCode, 200, verified.body);
-    return { email, password, id: json<{ id: string }>(registered).id };
-  }
-
-  async function login(client: Client, email: string, password: string): Promise<void> {
-    const res = await client.post('/api/auth/login', { email, password });
-    assert.equal(res.statusCode, 200, res.body);
+  async function tokenFromMail(to: string, subject: RegExp, nth = 1): Promise<string> {
+    return tokenOf(await mailedLink(to, subject, nth));
   }
 
   it('walks the whole account life: register, verify by mail, log in, list sessions, change password, log out', async () => {
@@ -57,10 +22,10 @@ describe('accounts', () => {
     const browser = new Client(app);
     const laptop = new Client(app);
     const email = uniqueEmail('ada');
-    const { password } = await registerAndVerify(browser, email);
+    const { password } = await registerAndVerify(browser, mailedLink, { email });
 
-    await login(browser, email, password);
-    await login(laptop, email, password);
+    await signIn(browser, { email, password });
+    await signIn(laptop, { email, password });
     const me = await browser.get('/api/me');
     assert.equal(me.statusCode, 200);
     assert.equal(me.headers['cache-control'], 'no-store');
@@ -86,17 +51,17 @@ describe('accounts', () => {
     assert.equal(logout.headers['clear-site-data'], '"cookies", "storage"');
     const replay = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: loggedOutCookie }, remoteAddress: browser.ip });
     assert.equal(replay.statusCode, 401, 'a logged-out cookie is dead on the server');
-    await login(browser, email, newPassword);
+    await signIn(browser, { email, password: newPassword });
   });
 
   it('stores the password as Argon2id with the OWASP parameters, and the email only encrypted', async () => {
     const { app } = rampart;
     const email = uniqueEmail('stored');
     const client = new Client(app);
-    const { id } = await registerAndVerify(client, email);
-    const row = await app.database.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const { id } = await registerAndVerify(client, mailedLink, { email });
+    const row = await tables(app).selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
-    const everything = JSON.stringify(await app.database.db.selectFrom('users').selectAll().execute()) + JSON.stringify(await app.database.db.selectFrom('security_events').selectAll().execute());
+    const everything = JSON.stringify(await tables(app).selectFrom('users').selectAll().execute()) + JSON.stringify(await tables(app).selectFrom('security_events').selectAll().execute());
     assert.ok(!everything.includes(email), 'no plaintext email in users or security_events');
     assert.ok(!everything.includes(email.split('@')[0] ?? email));
   });
@@ -104,11 +69,11 @@ describe('accounts', () => {
   it('never promotes a planted session cookie (session fixation)', async () => {
     const { app } = rampart;
     const victim = new Client(app);
-    const { email, password } = await registerAndVerify(victim);
+    const { email, password } = await registerAndVerify(victim, mailedLink);
     const planted = randomBytes(32).toString('base64url');
     const cookieName = rampart.config.sessions.cookieName;
     victim.cookies.set(cookieName, planted);
-    await login(victim, email, password);
+    await signIn(victim, { email, password });
     assert.notEqual(victim.cookies.get(cookieName), planted);
     const attacker = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: `${cookieName}=${planted}` }, remoteAddress: randomIp() });
     assert.equal(attacker.statusCode, 401);
@@ -119,7 +84,7 @@ describe('accounts', () => {
   it('blocks the 6th wrong password from one IP with 429 and Retry-After, refuses even the right password meanwhile, and lets the owner in from a clean IP', async () => {
     const { app } = rampart;
     const owner = new Client(app);
-    const { email, password } = await registerAndVerify(owner);
+    const { email, password } = await registerAndVerify(owner, mailedLink);
     const attacker = new Client(app);
     for (let i = 0; i < 5; i++) assert.equal((await attacker.post('/api/auth/login', { email, password: `wrong ${strongPassword()}` })).statusCode, 401);
     const blocked = await attacker.post('/api/auth/login', { email, password: `wrong ${strongPassword()}` });
@@ -128,10 +93,28 @@ describe('accounts', () => {
     assert.equal(json(blocked).code, 'AUTH_ERR_LOCKED');
     const right = await attacker.post('/api/auth/login', { email, password });
     assert.equal(right.statusCode, 429, 'the right password is not even checked while blocked');
-    await login(owner, email, password);
+    await signIn(owner, { email, password });
     const events = (await securityEventRows(app, attacker.ip)).map((r) => r.event);
     assert.ok(events.includes('authn_login_lock'));
     assert.equal(events.filter((e) => e === 'authn_login_fail').length, 5);
+  });
+
+  it('records one authn_login_lock for a flood of refused logins, not one per request, and still refuses each with Retry-After', async () => {
+    const { app } = rampart;
+    const owner = new Client(app);
+    const { email } = await registerAndVerify(owner, mailedLink);
+    const attacker = new Client(app);
+    for (let i = 0; i < 5; i++) assert.equal((await attacker.post('/api/auth/login', { email, password: `wrong ${strongPassword()}` })).statusCode, 401);
+    const refusals = await Promise.all(Array.from({ length: 20 }, () => attacker.post('/api/auth/login', { email, password: `wrong ${strongPassword()}` })));
+    for (const refusal of refusals) {
+      assert.equal(refusal.statusCode, 429, refusal.body);
+      assert.equal(json(refusal).code, 'AUTH_ERR_LOCKED');
+      assert.ok(Number(refusal.headers['retry-after']) >= 1);
+    }
+    const rows = await securityEventRows(app, attacker.ip);
+    const locks = rows.filter((r) => r.event === 'authn_login_lock');
+    // The failure that started the block, and the first attempt it refused.
+    assert.equal(locks.length, 2, `${locks.length} authn_login_lock rows for 20 refused attempts; events: ${JSON.stringify(rows.map((r) => [r.event, r.details]))}; ${JSON.stringify(app.securityEvents.stats())}`);
   });
 
   it('blocks an IP after 100 failures across accounts', async () => {
@@ -147,7 +130,7 @@ describe('accounts', () => {
 
   it('lets no more than five guesses through from a burst of parallel wrong passwords', async () => {
     const { app } = rampart;
-    const { email } = await registerAndVerify(new Client(app));
+    const { email } = await registerAndVerify(new Client(app), mailedLink);
     const attacker = new Client(app);
     const token = await attacker.csrfToken();
     const statuses = await Promise.all(Array.from({ length: 20 }, () => attacker.post('/api/auth/login', { email, password: `wrong ${strongPassword()}` }, { headers: { 'x-csrf-token': token } }).then((r) => r.statusCode)));
@@ -158,7 +141,7 @@ describe('accounts', () => {
 
   it('gives a registrant no way to learn whether an address was taken by logging in', async () => {
     const { app } = rampart;
-    const { email } = await registerAndVerify(new Client(app));
+    const { email } = await registerAndVerify(new Client(app), mailedLink);
     const password = strongPassword();
     const taken = new Client(app);
     assert.equal((await taken.post('/api/auth/register', { name: 'Mallory', email, password })).statusCode, 201);
@@ -182,9 +165,9 @@ describe('accounts', () => {
   it('answers unknown email, wrong password and disabled account identically', async () => {
     const { app } = rampart;
     const owner = new Client(app);
-    const { email, id } = await registerAndVerify(owner);
-    const disabled = await registerAndVerify(new Client(app));
-    await app.database.db.updateTable('users').set({ disabled_at: new Date() }).where('id', '=', disabled.id).execute();
+    const { email, id } = await registerAndVerify(owner, mailedLink);
+    const disabled = await registerAndVerify(new Client(app), mailedLink);
+    await tables(app).updateTable('users').set({ disabled_at: new Date() }).where('id', '=', disabled.id).execute();
     const answers = [];
     for (const credentials of [{ email: uniqueEmail('nobody'), password: strongPassword() }, { email, password: strongPassword() }, { email: disabled.email, password: disabled.password }]) {
       const res = await new Client(app).post('/api/auth/login', credentials);
@@ -200,7 +183,7 @@ describe('accounts', () => {
 
   it('takes the same time for an unknown email as for a wrong password (medians within 25%)', async () => {
     const { app } = rampart;
-    const { email } = await registerAndVerify(new Client(app));
+    const { email } = await registerAndVerify(new Client(app), mailedLink);
     const unknown: number[] = [];
     const wrong: number[] = [];
     const attempt = async (target: number[], address: string) => {
@@ -230,7 +213,7 @@ describe('accounts', () => {
 
   it('answers registration of a taken address like a new one, and mails the owner instead', async () => {
     const { app } = rampart;
-    const { email } = await registerAndVerify(new Client(app));
+    const { email } = await registerAndVerify(new Client(app), mailedLink);
     const again = await new Client(app).post('/api/auth/register', { name: 'Mallory', email, password: strongPassword() });
     const fresh = await new Client(app).post('/api/auth/register', { name: 'Mallory', email: uniqueEmail('fresh'), password: strongPassword() });
     assert.equal(again.statusCode, 201);
@@ -242,7 +225,7 @@ describe('accounts', () => {
 
   it('answers every password-reset request with 202, whether or not the account exists', async () => {
     const { app } = rampart;
-    const { email } = await registerAndVerify(new Client(app));
+    const { email } = await registerAndVerify(new Client(app), mailedLink);
     const known = await new Client(app).post('/api/auth/password-reset/request', { email });
     const unknown = await new Client(app).post('/api/auth/password-reset/request', { email: uniqueEmail('ghost') });
     assert.equal(known.statusCode, 202);
@@ -253,8 +236,8 @@ describe('accounts', () => {
   it('resets a password once per token, ends every session, and refuses a reused or expired token', async () => {
     const { app } = rampart;
     const owner = new Client(app);
-    const { email, password, id } = await registerAndVerify(owner);
-    await login(owner, email, password);
+    const { email, password, id } = await registerAndVerify(owner, mailedLink);
+    await signIn(owner, { email, password });
     assert.equal((await new Client(app).post('/api/auth/password-reset/request', { email })).statusCode, 202);
     const token = await tokenFromMail(email, /reset/i);
     const weak = await new Client(app).post('/api/auth/password-reset/confirm', { token, password: 'short' });
@@ -264,11 +247,11 @@ describe('accounts', () => {
     assert.equal((await owner.get('/api/me')).statusCode, 401, 'the reset ended existing sessions');
     const reuse = await new Client(app).post('/api/auth/password-reset/confirm', { token, password: strongPassword() });
     assert.equal(reuse.statusCode, 400);
-    await login(new Client(app), email, newPassword);
+    await signIn(new Client(app), { email, password: newPassword });
 
     assert.equal((await new Client(app).post('/api/auth/password-reset/request', { email })).statusCode, 202);
-    const late = await tokenFromMail(email, /reset/i).then(async (t) => (t === token ? tokenFromMail(email, /reset/i) : t));
-    await app.database.db.updateTable('account_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('user_id', '=', id).execute();
+    const late = await tokenFromMail(email, /reset/i, 2);
+    await tables(app).updateTable('account_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('user_id', '=', id).execute();
     const expired = await new Client(app).post('/api/auth/password-reset/confirm', { token: late, password: strongPassword() });
     assert.equal(expired.statusCode, 400);
     assert.deepEqual({ ...json<object>(expired), traceId: '' }, { ...json<object>(reuse), traceId: '' }, 'reused and expired tokens get the same answer');
@@ -276,7 +259,7 @@ describe('accounts', () => {
 
   it('refuses a login without a CSRF token, or from a cross-site context', async () => {
     const { app } = rampart;
-    const { email, password } = await registerAndVerify(new Client(app));
+    const { email, password } = await registerAndVerify(new Client(app), mailedLink);
     const noToken = await new Client(app).post('/api/auth/login', { email, password }, { csrf: false });
     assert.equal(noToken.statusCode, 403);
     const crossSite = await new Client(app).post('/api/auth/login', { email, password }, { headers: { 'sec-fetch-site': 'cross-site' } });
@@ -294,7 +277,7 @@ describe('accounts', () => {
     assert.equal((await new Client(app).post('/api/auth/register', { name: 'Byte', email, password: seventyThree })).statusCode, 201);
     const verifyToken = await tokenFromMail(email, /confirm/i);
     assert.equal((await new Client(app).post('/api/auth/verify-email', { token: verifyToken })).statusCode, 200);
-    await login(new Client(app), email, seventyThree);
+    await signIn(new Client(app), { email, password: seventyThree });
     assert.equal((await new Client(app).post('/api/auth/login', { email, password: seventyThree.slice(0, 72) })).statusCode, 401, 'no truncation');
     const personal = uniqueEmail('zanzibarquokka');
     const own = await new Client(app).post('/api/auth/register', { name: 'Q', email: personal, password: `zanzibarquokka ${randomBytes(4).toString('hex')} river` });
@@ -304,23 +287,23 @@ describe('accounts', () => {
   it('rehashes a legacy bcrypt hash to Argon2id at the next login', async () => {
     const { app } = rampart;
     const { hash } = await import('@node-rs/bcrypt');
-    const { email, password, id } = await registerAndVerify(new Client(app));
-    await app.database.db.updateTable('users').set({ password_hash: await hash(password, 10) }).where('id', '=', id).execute();
-    await login(new Client(app), email, password);
-    const row = await app.database.db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirstOrThrow();
+    const { email, password, id } = await registerAndVerify(new Client(app), mailedLink);
+    await tables(app).updateTable('users').set({ password_hash: await hash(password, 10) }).where('id', '=', id).execute();
+    await signIn(new Client(app), { email, password });
+    const row = await tables(app).selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirstOrThrow();
     assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   });
 
   it('revokes one session by id and all others, and a user cannot revoke another user\'s session', async () => {
     const { app } = rampart;
-    const { email, password } = await registerAndVerify(new Client(app));
+    const { email, password } = await registerAndVerify(new Client(app), mailedLink);
     const [a, b, c] = [new Client(app), new Client(app), new Client(app)];
-    for (const client of [a, b, c]) await login(client, email, password);
+    for (const client of [a, b, c]) await signIn(client, { email, password });
     const sessions = json<{ sessions: { id: string; current: boolean }[] }>(await a.get('/api/account/sessions')).sessions;
     const bId = json<{ sessions: { id: string; current: boolean }[] }>(await b.get('/api/account/sessions')).sessions.find((s) => s.current)?.id ?? '';
     const stranger = new Client(app);
-    const other = await registerAndVerify(stranger);
-    await login(stranger, other.email, other.password);
+    const other = await registerAndVerify(stranger, mailedLink);
+    await signIn(stranger, other);
     assert.equal((await stranger.delete(`/api/account/sessions/${bId}`)).statusCode, 404);
     assert.equal((await b.get('/api/me')).statusCode, 200);
     assert.equal((await a.delete(`/api/account/sessions/${bId}`)).statusCode, 204);
@@ -335,20 +318,20 @@ describe('accounts', () => {
   it('deletes an account with its sessions after confirming the password', async () => {
     const { app } = rampart;
     const client = new Client(app);
-    const { email, password, id } = await registerAndVerify(client);
-    await login(client, email, password);
+    const { email, password, id } = await registerAndVerify(client, mailedLink);
+    await signIn(client, { email, password });
     assert.equal((await client.delete('/api/account', { password: strongPassword() })).statusCode, 403);
     assert.equal((await client.delete('/api/account', { password })).statusCode, 204);
     assert.equal((await client.get('/api/me')).statusCode, 401);
-    assert.equal(await app.database.db.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst(), undefined);
+    assert.equal(await tables(app).selectFrom('users').select('id').where('id', '=', id).executeTakeFirst(), undefined);
     assert.equal((await new Client(app).post('/api/auth/login', { email, password })).statusCode, 401);
   });
 
   it('throttles guessing the current password through a stolen session like a login', async () => {
     const { app } = rampart;
     const thief = new Client(app);
-    const { email, password } = await registerAndVerify(thief);
-    await login(thief, email, password);
+    const { email, password } = await registerAndVerify(thief, mailedLink);
+    await signIn(thief, { email, password });
     const token = await thief.csrfToken();
     const guess = () => thief.post('/api/account/password', { currentPassword: `wrong ${strongPassword()}`, newPassword: strongPassword() }, { headers: { 'x-csrf-token': token } }).then((r) => r.statusCode);
     const burst = await Promise.all(Array.from({ length: 12 }, guess));

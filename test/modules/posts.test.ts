@@ -1,26 +1,23 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { buildUnmanaged, type BuildResult, randomIp } from '../helpers/build.js';
+import { before, describe, it } from 'node:test';
+import { randomIp, suiteApp, tables } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { createComment, createPost, signedIn, type Actor, type CommentBody, type Page, type PostBody } from '../helpers/publishing.js';
+import { createComment, createPost, type CommentBody, type Page, type PostBody } from '../helpers/publishing.js';
 import { tokenPair, withBearer } from '../helpers/tokens.js';
+import { type Actor, signedIn } from '../helpers/users.js';
 
 describe('posts and comments', () => {
-  let rampart: BuildResult;
+  const rampart = suiteApp();
   let alice: Actor;
   let bob: Actor;
   let moderator: Actor;
   let guest: Client;
 
   before(async () => {
-    rampart = await buildUnmanaged();
     alice = await signedIn(rampart.app);
     bob = await signedIn(rampart.app);
     moderator = await signedIn(rampart.app, 'moderator');
     guest = new Client(rampart.app);
-  });
-  after(async () => {
-    await rampart.app.close();
   });
 
   describe('writing', () => {
@@ -43,7 +40,7 @@ describe('posts and comments', () => {
 
     it('stores the sanitized HTML on write: the database row holds no script, and reads serve it as stored', async () => {
       const post = await createPost(alice, { body: 'Hi <script>alert(1)</script><img src=x onerror=alert(1)>' });
-      const row = await rampart.app.database.db.selectFrom('posts').select(['body', 'html']).where('id', '=', post.id).executeTakeFirstOrThrow();
+      const row = await tables(rampart.app).selectFrom('posts').select(['body', 'html']).where('id', '=', post.id).executeTakeFirstOrThrow();
       assert.match(row.body, /<script>/, 'the source is kept as written');
       assert.doesNotMatch(row.html, /script|onerror/i);
       const read = await alice.client.get(`/api/posts/${post.id}`);
@@ -101,7 +98,7 @@ describe('posts and comments', () => {
       const res = await writer.client.post('/api/posts/preview', { body: '# Hi\n\n<script>alert(1)</script>\n\n<a href="javascript:alert(1)">x</a> and **bold**' });
       assert.equal(res.statusCode, 200, res.body);
       assert.deepEqual(json(res), { html: '<h1>Hi</h1>\n\n<p><a rel="nofollow ugc noopener noreferrer">x</a> and <strong>bold</strong></p>\n' });
-      const stored = await rampart.app.database.db.selectFrom('posts').select('id').where('author_id', '=', writer.user.id).execute();
+      const stored = await tables(rampart.app).selectFrom('posts').select('id').where('author_id', '=', writer.user.id).execute();
       assert.equal(stored.length, 0);
       assert.equal((await guest.post('/api/posts/preview', { body: 'x' })).statusCode, 401);
       assert.equal((await writer.client.post('/api/posts/preview', { body: 'x', title: 'y' })).statusCode, 400);
@@ -174,7 +171,7 @@ describe('posts and comments', () => {
       const missing = json(await bob.client.get(`/api/posts/${crypto.randomUUID()}`));
       const hidden = json(await bob.client.get(`/api/posts/${id}`));
       assert.deepEqual({ ...missing, traceId: null }, { ...hidden, traceId: null }, 'a draft looks exactly like nothing');
-      const row = await rampart.app.database.db.selectFrom('posts').select(['title', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
+      const row = await tables(rampart.app).selectFrom('posts').select(['title', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.deepEqual(row, { title: 'Alice draft secret', status: 'draft' });
     });
 
@@ -196,7 +193,7 @@ describe('posts and comments', () => {
       probe.cookies.set(...([...mallory.client.cookies][0] as [string, string]));
       assert.equal((await probe.patch(`/api/posts/${published.id}`, { title: 'x' })).statusCode, 403);
       await rampart.app.securityEvents.flush();
-      const rows = await rampart.app.database.db.selectFrom('security_events').select(['event', 'actor', 'details']).where('client_ip', '=', ip).where('event', '=', 'authz_fail').execute();
+      const rows = await tables(rampart.app).selectFrom('security_events').select(['event', 'actor', 'details']).where('client_ip', '=', ip).where('event', '=', 'authz_fail').execute();
       assert.equal(rows.length, 1);
       const [row] = rows;
       assert.ok(row !== undefined);

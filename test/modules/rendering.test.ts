@@ -13,6 +13,11 @@ interface CorpusEntry {
 const corpus = JSON.parse(readFileSync(new URL('../fixtures/xss-payloads.json', import.meta.url), 'utf8')) as CorpusEntry[];
 const renderer = createContentRenderer();
 
+/** A post's HTML; an input here that renders too large fails the test. */
+function postHtml(markdown: string): string {
+  return renderer.post(markdown) ?? assert.fail(`${markdown.length} characters of Markdown rendered too large`);
+}
+
 /** Every way `html` fails the checks, prefixed with what produced it; empty when it passes. */
 function problems(label: string, html: string): string[] {
   return [
@@ -45,7 +50,7 @@ describe('XSS corpus through the content renderer', () => {
   });
 
   it('renders every payload as a post body with nothing unsafe and nothing for DOMPurify to remove', () => {
-    assert.deepEqual(overCorpus(({ payload }) => problems('post', renderer.post(payload))), []);
+    assert.deepEqual(overCorpus(({ payload }) => problems('post', postHtml(payload))), []);
   });
 
   it('sanitizes every payload given directly as HTML with nothing unsafe and nothing for DOMPurify to remove', () => {
@@ -62,7 +67,7 @@ describe('XSS corpus through the content renderer', () => {
 
   it('gives post output that the sanitizer leaves unchanged (a stable form, no drift on a second pass)', () => {
     assert.deepEqual(overCorpus(({ payload }) => {
-      const once = renderer.post(payload);
+      const once = postHtml(payload);
       const again = renderer.sanitize(once);
       return again === once ? [] : [`changed on a second pass: ${JSON.stringify(once)} -> ${JSON.stringify(again)}`];
     }), []);
@@ -78,7 +83,7 @@ describe('XSS corpus through the content renderer', () => {
     const piece = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(...fragments), fc.constantFrom(...corpus.map((e) => e.payload)));
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 16 }).map((parts) => parts.join('')), (input) => {
-        const post = renderer.post(input);
+        const post = postHtml(input);
         const direct = renderer.sanitize(input);
         const comment = renderer.comment(input);
         assert.deepEqual([...problems('post', post), ...problems('sanitize', direct), ...problems('comment', comment)], []);
@@ -116,82 +121,86 @@ describe('the checks the corpus relies on', () => {
 describe('post rendering', () => {
   it('gives every link the rel that withholds ranking, opener and referrer', () => {
     assert.equal(
-      renderer.post('[Rampart](https://example.com/docs?a=1&b=2)'),
+      postHtml('[Rampart](https://example.com/docs?a=1&b=2)'),
       `<p><a href="https://example.com/docs?a=1&amp;b=2" rel="${LINK_REL}">Rampart</a></p>\n`,
     );
-    assert.equal(renderer.post('<a href="https://example.com/" rel="opener" target="_blank">x</a>'), `<p><a href="https://example.com/" rel="${LINK_REL}">x</a></p>\n`);
+    assert.equal(postHtml('<a href="https://example.com/" rel="opener" target="_blank">x</a>'), `<p><a href="https://example.com/" rel="${LINK_REL}">x</a></p>\n`);
   });
 
   it('keeps http, https and mailto links and drops any other target, keeping the text', () => {
-    assert.equal(renderer.post('[mail](mailto:security@example.com)'), `<p><a href="mailto:security@example.com" rel="${LINK_REL}">mail</a></p>\n`);
-    assert.equal(renderer.post('[plain](http://example.com/)'), `<p><a href="http://example.com/" rel="${LINK_REL}">plain</a></p>\n`);
+    assert.equal(postHtml('[mail](mailto:security@example.com)'), `<p><a href="mailto:security@example.com" rel="${LINK_REL}">mail</a></p>\n`);
+    assert.equal(postHtml('[plain](http://example.com/)'), `<p><a href="http://example.com/" rel="${LINK_REL}">plain</a></p>\n`);
     for (const href of ['/relative', '//evil.example/', '#top', 'ftp://example.com/', 'tel:+15550100', 'javascript:alert(1)', 'jav&#x09;ascript:alert(1)', '&#106;avascript:alert(1)', ' JaVaScRiPt:alert(1)', 'data:text/html,x']) {
-      assert.equal(renderer.post(`<a href="${href}">text</a>`), `<p><a rel="${LINK_REL}">text</a></p>\n`, href);
+      assert.equal(postHtml(`<a href="${href}">text</a>`), `<p><a rel="${LINK_REL}">text</a></p>\n`, href);
     }
   });
 
   it('writes out the URL it checked, as the URL parser normalizes it', () => {
-    assert.equal(renderer.post('<a href=" HTTPS://Example.COM/a b">x</a>'), `<p><a href="https://example.com/a%20b" rel="${LINK_REL}">x</a></p>\n`);
+    assert.equal(postHtml('<a href=" HTTPS://Example.COM/a b">x</a>'), `<p><a href="https://example.com/a%20b" rel="${LINK_REL}">x</a></p>\n`);
   });
 
   it('keeps an image only when its source is an absolute https URL', () => {
-    assert.equal(renderer.post('![A chart](https://example.com/chart.png "Chart")'), '<p><img src="https://example.com/chart.png" alt="A chart" title="Chart" /></p>\n');
-    assert.equal(renderer.post('![plain](http://example.com/chart.png)'), '<p></p>\n');
-    assert.equal(renderer.post('![data](data:image/png;base64,iVBORw0KGgo=)'), '<p></p>\n');
+    assert.equal(postHtml('![A chart](https://example.com/chart.png "Chart")'), '<p><img src="https://example.com/chart.png" alt="A chart" title="Chart" /></p>\n');
+    assert.equal(postHtml('![plain](http://example.com/chart.png)'), '<p></p>\n');
+    assert.equal(postHtml('![data](data:image/png;base64,iVBORw0KGgo=)'), '<p></p>\n');
     // A tag alone on its line is an HTML block to markdown-it: no paragraph around it.
-    assert.equal(renderer.post('<img src="/local.png" alt="x">'), '');
-    assert.equal(renderer.post('<img src="//example.com/a.png">'), '');
-    assert.equal(renderer.post('<img alt="no source">'), '');
-    assert.equal(renderer.post('text <img src="javascript:alert(1)"> text'), '<p>text  text</p>\n');
+    assert.equal(postHtml('<img src="/local.png" alt="x">'), '');
+    assert.equal(postHtml('<img src="//example.com/a.png">'), '');
+    assert.equal(postHtml('<img alt="no source">'), '');
+    assert.equal(postHtml('text <img src="javascript:alert(1)"> text'), '<p>text  text</p>\n');
   });
 
   it('keeps tables but drops the alignment style markdown-it writes', () => {
-    const html = renderer.post('| left | right |\n|:--|--:|\n| 1 | 2 |\n');
+    const html = postHtml('| left | right |\n|:--|--:|\n| 1 | 2 |\n');
     assert.equal(html, '<table>\n<thead>\n<tr>\n<th>left</th>\n<th>right</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td>1</td>\n<td>2</td>\n</tr>\n</tbody>\n</table>\n');
   });
 
   it('keeps headings, emphasis, lists, quotes, rules and code with its language class only', () => {
-    assert.equal(renderer.post('# One\n\n###### Six'), '<h1>One</h1>\n<h6>Six</h6>\n');
-    assert.equal(renderer.post('*em* **strong** ~~gone~~ <del>del</del>'), '<p><em>em</em> <strong>strong</strong> <s>gone</s> <del>del</del></p>\n');
-    assert.equal(renderer.post('3. three\n4. four'), '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>\n');
-    assert.equal(renderer.post('- a\n- b'), '<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n');
-    assert.equal(renderer.post('> quoted\n\n---'), '<blockquote>\n<p>quoted</p>\n</blockquote>\n<hr />\n');
-    assert.equal(renderer.post('```ts\nif (a < b) {}\n```'), '<pre><code class="language-ts">if (a &lt; b) {}\n</code></pre>\n');
-    assert.equal(renderer.post('<code class="language-js highlight">x</code>'), '<p><code class="language-js">x</code></p>\n');
+    assert.equal(postHtml('# One\n\n###### Six'), '<h1>One</h1>\n<h6>Six</h6>\n');
+    assert.equal(postHtml('*em* **strong** ~~gone~~ <del>del</del>'), '<p><em>em</em> <strong>strong</strong> <s>gone</s> <del>del</del></p>\n');
+    assert.equal(postHtml('3. three\n4. four'), '<ol start="3">\n<li>three</li>\n<li>four</li>\n</ol>\n');
+    assert.equal(postHtml('- a\n- b'), '<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n');
+    assert.equal(postHtml('> quoted\n\n---'), '<blockquote>\n<p>quoted</p>\n</blockquote>\n<hr />\n');
+    assert.equal(postHtml('```ts\nif (a < b) {}\n```'), '<pre><code class="language-ts">if (a &lt; b) {}\n</code></pre>\n');
+    assert.equal(postHtml('<code class="language-js highlight">x</code>'), '<p><code class="language-js">x</code></p>\n');
     // Found by the property test: a fence language that could close an XML comment is dropped.
-    assert.equal(renderer.post('```--->\nx\n```'), '<pre><code>x\n</code></pre>\n');
-    assert.equal(renderer.post('<code class="language-]]>x">x</code>'), '<p><code>x</code></p>\n');
-    assert.equal(renderer.post('line  \nbreak'), '<p>line<br />\nbreak</p>\n');
+    assert.equal(postHtml('```--->\nx\n```'), '<pre><code>x\n</code></pre>\n');
+    assert.equal(postHtml('<code class="language-]]>x">x</code>'), '<p><code>x</code></p>\n');
+    assert.equal(postHtml('line  \nbreak'), '<p>line<br />\nbreak</p>\n');
   });
 
   it('drops a title, alt, link or code language that would close a comment, CDATA section, style or title', () => {
-    assert.equal(renderer.post('[x](https://example.com "a --> b")'), `<p><a href="https://example.com/" rel="${LINK_REL}">x</a></p>\n`);
-    assert.equal(renderer.post('![</title>](https://example.com/a.png "]]>")'), '<p><img src="https://example.com/a.png" /></p>\n');
-    assert.equal(renderer.post('<a href="mailto:--></style>@example.com">m</a>'), `<p><a rel="${LINK_REL}">m</a></p>\n`);
-    assert.equal(renderer.post('```ts]]>\nx\n```'), '<pre><code>x\n</code></pre>\n');
-    assert.equal(renderer.post('[x](https://example.com "a -> b [c]")'), `<p><a href="https://example.com/" title="a -&gt; b [c]" rel="${LINK_REL}">x</a></p>\n`);
+    assert.equal(postHtml('[x](https://example.com "a --> b")'), `<p><a href="https://example.com/" rel="${LINK_REL}">x</a></p>\n`);
+    assert.equal(postHtml('![</title>](https://example.com/a.png "]]>")'), '<p><img src="https://example.com/a.png" /></p>\n');
+    assert.equal(postHtml('<a href="mailto:--></style>@example.com">m</a>'), `<p><a rel="${LINK_REL}">m</a></p>\n`);
+    assert.equal(postHtml('```ts]]>\nx\n```'), '<pre><code>x\n</code></pre>\n');
+    assert.equal(postHtml('[x](https://example.com "a -> b [c]")'), `<p><a href="https://example.com/" title="a -&gt; b [c]" rel="${LINK_REL}">x</a></p>\n`);
   });
 
   it('drops a non-numeric list start and the id, name and style attributes', () => {
-    assert.equal(renderer.post('<ol start="1;x" id="config"><li name="n" style="color:red">x</li></ol>'), '<ol><li>x</li></ol>');
+    assert.equal(postHtml('<ol start="1;x" id="config"><li name="n" style="color:red">x</li></ol>'), '<ol><li>x</li></ol>');
   });
 
   it('drops disallowed elements but keeps their text, except where the text is not text to a browser', () => {
-    assert.equal(renderer.post('<div><span>kept</span></div>'), 'kept');
-    assert.equal(renderer.post('a <script>alert(1)</script><style>p{}</style><textarea>t</textarea><title>x</title> b'), '<p>a  b</p>\n');
+    assert.equal(postHtml('<div><span>kept</span></div>'), 'kept');
+    assert.equal(postHtml('a <script>alert(1)</script><style>p{}</style><textarea>t</textarea><title>x</title> b'), '<p>a  b</p>\n');
   });
 
   it('renders a 64 KiB body', () => {
     const markdown = realisticMarkdown(64 * 1024);
-    const html = renderer.post(markdown);
+    const html = postHtml(markdown);
     assert.equal(markdown.length, 64 * 1024);
     assert.ok(html.length > markdown.length / 2);
     assert.deepEqual(unsafeHtmlFindings(html), []);
     assert.equal(renderer.sanitize(html), html);
   });
 
+  it('returns null, instead of HTML, for Markdown that would render to more than a post may hold', () => {
+    assert.equal(renderer.post(`[a]: https://example.com/${'x'.repeat(1000)}\n\n${'[a] '.repeat(15_000)}`), null);
+  });
+
   it('allows only the tags it lists', () => {
-    const html = renderer.post(realisticMarkdown(4 * 1024));
+    const html = postHtml(realisticMarkdown(4 * 1024));
     const tags = new Set([...html.matchAll(/<([a-z0-9]+)/g)].map((m) => m[1]));
     for (const tag of tags) assert.ok((ALLOWED_TAGS as readonly string[]).includes(tag!), tag);
   });

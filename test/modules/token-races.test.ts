@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTokensRepository, type TokensRepository } from '../../src/modules/tokens/repository.js';
 import { createTokensService, type TokenPair } from '../../src/modules/tokens/service.js';
 import { createAccessTokens } from '../../src/security/access-tokens.js';
-import { buildUnmanaged, type BuildResult } from '../helpers/build.js';
-import { createVerifiedUser, tokenPair } from '../helpers/tokens.js';
+import type { TokensTables } from '../../src/modules/tokens/tables.js';
+import { tablesOf } from '../../src/platform/database.js';
+import { suiteApp } from '../helpers/build.js';
+import { tokenPair } from '../helpers/tokens.js';
+import { createVerifiedUser } from '../helpers/users.js';
 
 /**
  * Revocations that land while a refresh is between spending its token and storing the new
@@ -13,18 +16,11 @@ import { createVerifiedUser, tokenPair } from '../helpers/tokens.js';
  * its repository is wrapped, to hold the refresh at that point while the attack happens.
  */
 describe('API tokens: revocation racing a refresh', () => {
-  let rampart: BuildResult;
-
-  before(async () => {
-    rampart = await buildUnmanaged();
-  });
-  after(async () => {
-    await rampart.app.close();
-  });
+  const rampart = suiteApp();
 
   function heldService() {
     const { app } = rampart;
-    const real = createTokensRepository(app.database.db);
+    const real = createTokensRepository(tablesOf<TokensTables>(app.database));
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -42,12 +38,12 @@ describe('API tokens: revocation racing a refresh', () => {
     };
     const accessTokens = createAccessTokens({
       keys: app.signingKeys,
-      store: app.store,
+      states: app.userStates,
       issuer: app.config.publicUrl,
       audience: `${app.config.publicUrl}/api`,
       ttlSeconds: app.config.tokens.accessTtlSeconds,
     });
-    const service = createTokensService({ repository, accessTokens, findUser: (id) => Promise.resolve({ id, role: 'author' }), refreshTtlMs: app.config.tokens.refreshTtlMs });
+    const service = createTokensService({ repository, accessTokens, scopes: app.scopes, findUser: (id) => Promise.resolve({ id, role: 'author' }), refreshTtlMs: app.config.tokens.refreshTtlMs });
     return { service, release: () => { release(); }, isHeld: () => held };
   }
 

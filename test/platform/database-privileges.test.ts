@@ -6,9 +6,9 @@ import type { RawBuilder } from 'kysely';
 import { openDatabase } from '../../src/platform/database.js';
 import type { Database } from '../../src/platform/database.js';
 import { testTarget } from '../helpers/target.js';
-import { migrationProvider } from '../../src/platform/migrations/index.js';
+import { rampartMigrations } from '../../src/app.js';
 
-const ALL_MIGRATIONS = Object.keys(await migrationProvider.getMigrations()).sort();
+const ALL_MIGRATIONS = rampartMigrations().map((m) => m.name);
 
 const target = testTarget();
 
@@ -44,7 +44,7 @@ if (target.kind === 'real') {
       await sql`create role ${sql.id(writerRole)} login in role pg_write_all_data`.execute(admin.db);
       await sql`create database ${sql.id(databaseName)} owner ${sql.id(ownerRole)}`.execute(admin.db);
       app = await openDatabase({ url: urlFor(appRole), migrationUrl: urlFor(ownerRole) });
-      firstMigration = await app.migrate();
+      firstMigration = await app.migrate(rampartMigrations());
     });
 
     after(async () => {
@@ -56,7 +56,7 @@ if (target.kind === 'real') {
 
     it('migrates as the owner, then again with nothing to apply', async () => {
       assert.deepEqual(firstMigration, { applied: ALL_MIGRATIONS });
-      assert.deepEqual(await app.migrate(), { applied: [] });
+      assert.deepEqual(await app.migrate(rampartMigrations()), { applied: [] });
       const { rows } = await sql<{ owner: string }>`
         select tableowner as owner from pg_tables where schemaname = 'public' and tablename = 'security_events'`.execute(app.db);
       assert.deepEqual(rows, [{ owner: ownerRole }]);
@@ -74,7 +74,7 @@ if (target.kind === 'real') {
 
     it('lets the application role read the migration table', async () => {
       const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(app.db);
-      assert.deepEqual(rows, ALL_MIGRATIONS.map((name) => ({ name })));
+      assert.deepEqual(rows, [...ALL_MIGRATIONS].sort().map((name) => ({ name })));
     });
 
     // 42501: insufficient_privilege. Each statement is one the application must never run.
@@ -84,6 +84,8 @@ if (target.kind === 'real') {
       ['TRUNCATE', sql`truncate security_events`],
       ['CREATE TABLE', sql`create table planted (id int)`],
       ['UPDATE security_events', sql`update security_events set severity = 'info'`],
+      ['UPDATE security_events (details)', sql`update security_events set details = '{}'::jsonb`],
+      ['UPDATE security_events (client_ip and event together)', sql`update security_events set client_ip = null, event = 'forged'`],
       ['DELETE FROM security_events', sql`delete from security_events`],
       ['INSERT INTO kysely_migration', sql`insert into kysely_migration (name, timestamp) values ('9999-forged', now()::text)`],
       ['UPDATE kysely_migration_lock', sql`update kysely_migration_lock set is_locked = 1`],
@@ -95,15 +97,26 @@ if (target.kind === 'real') {
       });
     }
 
+    it('lets the application role erase client_ip (the retention job) and nothing else of an event', async () => {
+      const { id } = await app.db
+        .insertInto('security_events')
+        .values({ event: 'authn_login_fail', severity: 'warn', client_ip: '10.9.8.7', details: JSON.stringify({}) })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await app.db.updateTable('security_events').set({ client_ip: null }).where('id', '=', id).execute();
+      const row = await app.db.selectFrom('security_events').select(['event', 'client_ip']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { event: 'authn_login_fail', client_ip: null });
+    });
+
     it('keeps the application role out of CREATE in schema public after concurrent migrations', async () => {
-      await Promise.all([app.migrate(), app.migrate()]);
+      await Promise.all([app.migrate(rampartMigrations()), app.migrate(rampartMigrations())]);
       await assert.rejects(sql`create table planted (id int)`.execute(app.db), { code: '42501' });
     });
 
     it('refuses a migration URL that logs in as the application role', async () => {
       const same = await openDatabase({ url: urlFor(appRole), migrationUrl: urlFor(appRole) });
       try {
-        await assert.rejects(same.migrate(), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /both log in as/ });
+        await assert.rejects(same.migrate(rampartMigrations()), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /both log in as/ });
       } finally {
         await same.close();
       }
@@ -112,7 +125,7 @@ if (target.kind === 'real') {
     it('refuses a superuser application role', async () => {
       const superuser = await openDatabase({ url: urlFor(undefined), migrationUrl: urlFor(ownerRole) });
       try {
-        await assert.rejects(superuser.migrate(), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /superuser/ });
+        await assert.rejects(superuser.migrate(rampartMigrations()), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /superuser/ });
       } finally {
         await superuser.close();
       }
@@ -121,7 +134,7 @@ if (target.kind === 'real') {
     it('refuses an application role that is a member of the owner role', async () => {
       const member = await openDatabase({ url: urlFor(memberRole), migrationUrl: urlFor(ownerRole) });
       try {
-        await assert.rejects(member.migrate(), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /member of the owner/ });
+        await assert.rejects(member.migrate(rampartMigrations()), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /member of the owner/ });
       } finally {
         await member.close();
       }
@@ -130,7 +143,7 @@ if (target.kind === 'real') {
     it('refuses an application role that can write every table through pg_write_all_data', async () => {
       const writer = await openDatabase({ url: urlFor(writerRole), migrationUrl: urlFor(ownerRole) });
       try {
-        await assert.rejects(writer.migrate(), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /UPDATE, DELETE or TRUNCATE on security_events/ });
+        await assert.rejects(writer.migrate(rampartMigrations()), { code: 'DB_ERR_PRIVILEGE_SEPARATION', message: /UPDATE, DELETE or TRUNCATE on security_events/ });
       } finally {
         await writer.close();
       }

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { openDatabase } from '../../src/platform/database.js';
+import { isDatabaseUnavailable, openDatabase } from '../../src/platform/database.js';
 import type { Database, DatabaseLogger, DatabaseOptions } from '../../src/platform/database.js';
 import { testTarget } from '../helpers/target.js';
-import { migrationProvider } from '../../src/platform/migrations/index.js';
+import { rampartMigrations } from '../../src/app.js';
+import { targetDatabaseOptions } from '../helpers/stores.js';
 
-const ALL_MIGRATIONS = Object.keys(await migrationProvider.getMigrations()).sort();
+const ALL_MIGRATIONS = rampartMigrations().map((m) => m.name);
 
 const target = testTarget();
 
@@ -21,7 +22,10 @@ function recordingLogger(): DatabaseLogger & { entries: { level: string; obj: ob
   const waiters: { level: string; resolve: (obj: object) => void }[] = [];
   const log = (level: string) => (obj: object, msg: string) => {
     entries.push({ level, obj, msg });
-    for (const waiter of waiters.splice(0).filter((w) => w.level === level)) waiter.resolve(obj);
+    for (const waiter of waiters.filter((w) => w.level === level)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(obj);
+    }
   };
   return {
     entries,
@@ -44,7 +48,7 @@ describe(`database platform (${target.kind})`, () => {
   before(async () => {
     if (target.kind === 'real') admin = await openDatabase({ url: target.adminDatabaseUrl, poolMax: 2 });
     shared = await openDatabase(sharedOptions());
-    await shared.migrate();
+    await shared.migrate(rampartMigrations());
   });
 
   after(async () => {
@@ -56,7 +60,7 @@ describe(`database platform (${target.kind})`, () => {
 
   /** Options for the run's shared database. */
   function sharedOptions(extra: Partial<DatabaseOptions> = {}): DatabaseOptions {
-    return target.kind === 'real' ? { url: target.databaseUrl, ...extra } : { dataDir: 'memory://', ...extra };
+    return targetDatabaseOptions(extra);
   }
 
   /** Options for a database no migration has touched. */
@@ -73,8 +77,8 @@ describe(`database platform (${target.kind})`, () => {
   it('applies every migration on the first migrate and nothing on the second', async () => {
     const database = await openDatabase(await freshOptions());
     try {
-      assert.deepEqual(await database.migrate(), { applied: ALL_MIGRATIONS });
-      assert.deepEqual(await database.migrate(), { applied: [] });
+      assert.deepEqual(await database.migrate(rampartMigrations()), { applied: ALL_MIGRATIONS });
+      assert.deepEqual(await database.migrate(rampartMigrations()), { applied: [] });
       const { rows } = await sql<{ n: string }>`select count(*)::text as n from security_events`.execute(database.db);
       assert.equal(rows[0]?.n, '0');
     } finally {
@@ -85,8 +89,8 @@ describe(`database platform (${target.kind})`, () => {
   it('lets two concurrent migrate() calls both succeed, applying each migration once', async () => {
     const database = await openDatabase(await freshOptions());
     try {
-      const results = await Promise.all([database.migrate(), database.migrate()]);
-      assert.deepEqual(results.flatMap((result) => result.applied).sort(), ALL_MIGRATIONS);
+      const results = await Promise.all([database.migrate(rampartMigrations()), database.migrate(rampartMigrations())]);
+      assert.deepEqual(results.flatMap((result) => result.applied).sort(), [...ALL_MIGRATIONS].sort());
     } finally {
       await database.close();
     }
@@ -98,8 +102,8 @@ describe(`database platform (${target.kind})`, () => {
       const first = await openDatabase(options);
       const second = await openDatabase(options);
       try {
-        const results = await Promise.all([first.migrate(), second.migrate(), first.migrate(), second.migrate()]);
-        assert.deepEqual(results.flatMap((result) => result.applied).sort(), ALL_MIGRATIONS);
+        const results = await Promise.all([first.migrate(rampartMigrations()), second.migrate(rampartMigrations()), first.migrate(rampartMigrations()), second.migrate(rampartMigrations())]);
+        assert.deepEqual(results.flatMap((result) => result.applied).sort(), [...ALL_MIGRATIONS].sort());
       } finally {
         await Promise.all([first.close(), second.close()]);
       }
@@ -109,7 +113,7 @@ describe(`database platform (${target.kind})`, () => {
       const logger = recordingLogger();
       const database = await openDatabase(sharedOptions({ logger }));
       try {
-        await database.migrate();
+        await database.migrate(rampartMigrations());
         assert.ok(logger.entries.some((entry) => entry.level === 'warn' && /privileges/.test(entry.msg)));
       } finally {
         await database.close();
@@ -142,6 +146,36 @@ describe(`database platform (${target.kind})`, () => {
         await database.close();
       }
     });
+    it('survives a connection terminated while lent out to a transaction: the statement fails as unavailable, the pool recovers', async () => {
+      const logger = recordingLogger();
+      const database = await openDatabase(sharedOptions({ logger }));
+      try {
+        const failure = await database.db.transaction().execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          // Between two statements the client is checked out and the pool does not watch it:
+          // without a listener of its own, this 'error' event would end the process.
+          const logged = logger.next('warn');
+          await sql`select pg_terminate_backend(${rows[0]?.pid})`.execute(admin!.db);
+          await logged;
+          return sql`select 1`.execute(trx).then(() => null, (err: unknown) => err);
+        }).catch((err: unknown) => err);
+        assert.ok(failure !== null, 'the statement after the termination failed');
+        assert.equal(isDatabaseUnavailable(failure), true, `a lost connection is classed as an outage: ${inspect(failure)}`);
+        await database.ping();
+      } finally {
+        await database.close();
+      }
+    });
+
+    it('classes connection failures as unavailable and query faults as not', async () => {
+      await assert.rejects(sql`select 1 from no_such_table`.execute(shared.db), (err: unknown) => !isDatabaseUnavailable(err));
+      await assert.rejects(sql`select 1/0`.execute(shared.db), (err: unknown) => !isDatabaseUnavailable(err));
+      const url = new URL(target.databaseUrl);
+      url.port = '1';
+      const refused = await openDatabase({ url: url.toString() }).then(() => null, (err: unknown) => err);
+      assert.equal(isDatabaseUnavailable(refused), true, 'connection refused (DB_ERR_UNAVAILABLE wrapping ECONNREFUSED)');
+      assert.equal(isDatabaseUnavailable((refused as { cause?: unknown } | null)?.cause), true, 'the raw ECONNREFUSED too');
+    });
   }
 
   it('round-trips a security event with jsonb details and a string bigint id', async () => {
@@ -164,6 +198,9 @@ describe(`database platform (${target.kind})`, () => {
       client_ip: '2001:db8::1',
       request_id: 'req-1',
       details,
+      // Written straight to the table, outside the recorder: no audit-chain link.
+      chain_prev: null,
+      chain_mac: null,
     });
   });
 
@@ -229,13 +266,13 @@ describe(`database platform (${target.kind})`, () => {
         const first = await openDatabase({ dataDir });
         assert.equal(first.kind, 'pglite');
         assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
-        assert.deepEqual(await first.migrate(), { applied: ALL_MIGRATIONS });
+        assert.deepEqual(await first.migrate(rampartMigrations()), { applied: ALL_MIGRATIONS });
         await first.db.insertInto('security_events').values({ event: 'session_created', severity: 'info', details: '{}' }).execute();
         await first.close();
 
         const second = await openDatabase({ dataDir });
         try {
-          assert.deepEqual(await second.migrate(), { applied: [] });
+          assert.deepEqual(await second.migrate(rampartMigrations()), { applied: [] });
           const rows = await second.db.selectFrom('security_events').select('event').execute();
           assert.deepEqual(rows, [{ event: 'session_created' }]);
         } finally {

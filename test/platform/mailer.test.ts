@@ -8,11 +8,11 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import {
   createOutboxMailer,
   createSmtpMailer,
-  MAIL_ERR_UNAVAILABLE,
   type Mailer,
   type MailerLogger,
   type MailMessage,
 } from '../../src/platform/mailer.js';
+import { MAIL_ERR_UNAVAILABLE } from '../../src/platform/errors.js';
 import { parseMessage, startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.js';
 
 const FROM = 'Rampart <no-reply@rampart.test>';
@@ -282,8 +282,12 @@ describe('outbox mailer', () => {
   });
   afterEach(() => rm(root, { recursive: true, force: true }));
 
+  /** The `.eml` files; each has a `.txt` companion of the same name. */
   async function files(): Promise<string[]> {
-    return (await readdir(directory)).sort();
+    const names = (await readdir(directory)).sort();
+    const eml = names.filter((name) => name.endsWith('.eml'));
+    assert.deepEqual(names.filter((name) => !name.endsWith('.eml')), eml.map((name) => name.replace(/\.eml$/, '.txt')), 'one .txt beside each .eml');
+    return eml;
   }
 
   it('writes a real RFC 5322 message, mode 0600, in a directory only its owner can enter', async () => {
@@ -312,6 +316,27 @@ describe('outbox mailer', () => {
     assert.equal(parsed.subject, message.subject);
     assert.equal(parsed.text, message.text);
     assert.ok(parsed.text.includes(token));
+  });
+
+  it('writes a plain-text companion whose link can be copied as is (no quoted-printable =3D or soft breaks)', async () => {
+    const logger = captureLogger();
+    const mailer = createOutboxMailer({ directory, from: FROM, logger });
+    const { message, token } = tokenMail('copy@example.com');
+    await mailer.send(message);
+    await mailer.close();
+    const [name] = await files();
+    const eml = await readFile(join(directory, name!), 'utf8');
+    const link = /https:\/\/\S+/.exec(message.text)?.[0] ?? '';
+    assert.ok(link.length > 80 && link.includes('='), 'the link is long and carries = signs');
+    assert.ok(!eml.includes(link), 'the .eml does not hold the link as written (quoted-printable)');
+    const txtPath = join(directory, name!.replace(/\.eml$/, '.txt'));
+    assert.equal((await stat(txtPath)).mode & 0o777, 0o600);
+    const txt = await readFile(txtPath, 'utf8');
+    assert.equal(txt, `To: copy@example.com\nSubject: Confirm your email address\n\n${message.text}`);
+    assert.ok(txt.split('\n').includes(link), 'the link stands on a line of its own, unchanged');
+    assert.ok(!txt.includes('=3D') && txt.includes(token));
+    const written = logger.lines.find((line) => 'textPath' in line.obj);
+    assert.equal((written?.obj as { textPath?: unknown } | undefined)?.textPath, txtPath);
   });
 
   it('writes one new file per send and never overwrites one', async () => {

@@ -5,7 +5,6 @@ import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { createMemoryStore } from '../../src/platform/memory-store.js';
 import { createRedisStore } from '../../src/platform/redis-store.js';
@@ -18,17 +17,14 @@ import {
   type StoreLogger,
   type TtlOption,
 } from '../../src/platform/store.js';
-import { testTarget, uniquePrefix } from '../helpers/target.js';
+import { openRedisStores, type StoreHandles, redisKeys } from '../helpers/stores.js';
+import { testTarget } from '../helpers/target.js';
 
 const target = testTarget();
 
-interface Opened {
-  readonly store: StateStore;
-  /** Another handle on the same data: a second connection for Redis, the same object in memory. */
-  another(): Promise<StateStore>;
+interface Opened extends StoreHandles {
   /** Lets `ms` pass for this store: its injected clock in memory, real time for Redis. */
   readonly pass: (ms: number) => Promise<void>;
-  close(): Promise<void>;
 }
 
 interface Subject {
@@ -159,6 +155,25 @@ function storeContract(subject: Subject): void {
         Array.from({ length: 100 }, (_, i) => i + 1),
       );
       assert.equal(await store.get('hits'), '100');
+    });
+
+    it('reads several keys in one call, null for the missing ones, in the order asked', async () => {
+      await store.set('a', '1', LONG);
+      await store.set('c', '3', LONG);
+      assert.deepEqual(await store.getMany(['a', 'b', 'c']), ['1', null, '3']);
+      await assert.rejects(store.getMany([]), TypeError);
+    });
+
+    it('adds amounts to several counters in one call, starting missing ones with the TTL and leaving it alone after', async () => {
+      await store.incrementMany([{ key: 'x', by: 1 }], { ttlMs: 10_000 });
+      const states = await store.incrementMany([{ key: 'x', by: 4 }, { key: 'y', by: 2 }], LONG);
+      assert.deepEqual(states.map((state) => state.count), [5, 2]);
+      assert.ok(states[0]!.ttlMs > 0 && states[0]!.ttlMs <= 10_000, 'the first window is kept');
+      assert.ok(states[1]!.ttlMs > 10_000 && states[1]!.ttlMs <= 60_000, 'a new counter gets the TTL given');
+      const handles = [store, await opened.another(), await opened.another()];
+      await Promise.all(Array.from({ length: 30 }, (_, i) => handles[i % handles.length]!.incrementMany([{ key: 'many', by: 2 }], LONG)));
+      assert.equal(await store.get('many'), '60', 'no addition is lost among concurrent ones');
+      await assert.rejects(store.incrementMany([{ key: 'x', by: 0 }], LONG), TypeError);
     });
 
     it('sets a counter TTL when the counter is created and never extends it', async () => {
@@ -362,31 +377,18 @@ function memorySubject(): Subject {
   };
 }
 
-function redisSubject(url: string): Subject {
+function redisSubject(): Subject {
   return {
     name: 'redis',
     shortTtlMs: 100,
     async open() {
-      const keyPrefix = uniquePrefix(target, 'store');
-      const stores = [await createRedisStore({ url, keyPrefix })];
-      return {
-        store: stores[0]!,
-        async another() {
-          const store = await createRedisStore({ url, keyPrefix });
-          stores.push(store);
-          return store;
-        },
-        pass: (ms: number) => delay(ms),
-        async close() {
-          await Promise.all(stores.map((store) => store.close()));
-        },
-      };
+      return { ...(await openRedisStores('store')), pass: (ms: number) => delay(ms) };
     },
   };
 }
 
 storeContract(memorySubject());
-if (target.kind === 'real') storeContract(redisSubject(target.redisUrl));
+if (target.kind === 'real') storeContract(redisSubject());
 
 describe('memory store', () => {
   function recordingLogger(): StoreLogger & { warnings: { obj: object; msg: string }[] } {
@@ -583,14 +585,11 @@ describe('createRedisStore', () => {
 });
 
 if (target.kind === 'real') {
-  const { redisUrl } = target;
   describe('redis store keys', () => {
     it("keeps every key it writes, rate limiters' included, under its prefix", async () => {
-      const keyPrefix = uniquePrefix(target, 'prefix');
-      const store = await createRedisStore({ url: redisUrl, keyPrefix });
-      const raw = new Redis(redisUrl, { lazyConnect: true });
+      const stores = await openRedisStores('prefix');
+      const { store, keyPrefix } = stores;
       try {
-        await raw.connect();
         const marker = randomUUID();
         await store.set(`v:${marker}`, 'x', LONG);
         await store.increment(`c:${marker}`, LONG);
@@ -599,17 +598,10 @@ if (target.kind === 'real') {
         await limiter.consume(marker);
         await rejection(limiter.consume(marker));
         await limiter.get(marker);
-        const found: string[] = [];
-        let cursor = '0';
-        do {
-          const [next, keys] = await raw.scan(cursor, 'MATCH', `*${marker}*`, 'COUNT', 1000);
-          cursor = next;
-          found.push(...keys);
-        } while (cursor !== '0');
+        const found = await redisKeys(`*${marker}*`);
         assert.deepEqual(found.toSorted(), [`${keyPrefix}c:${marker}`, `${keyPrefix}login:${marker}`, `${keyPrefix}s:${marker}`, `${keyPrefix}v:${marker}`]);
       } finally {
-        raw.disconnect();
-        await store.close();
+        await stores.close();
       }
     });
   });

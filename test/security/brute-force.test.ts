@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { createMemoryStore } from '../../src/platform/memory-store.js';
-import { createRedisStore } from '../../src/platform/redis-store.js';
 import type { StateStore } from '../../src/platform/store.js';
 import {
   type AttemptLimiter,
@@ -14,17 +12,14 @@ import {
   type LoginThrottleOptions,
   type ThrottleDecision,
 } from '../../src/security/brute-force.js';
-import { testTarget, uniquePrefix } from '../helpers/target.js';
+import { openRedisStores, type StoreHandles } from '../helpers/stores.js';
+import { testTarget } from '../helpers/target.js';
 
 const target = testTarget();
 
-interface Opened {
-  readonly store: StateStore;
-  /** Another handle on the same data: a second connection for Redis, the same object in memory. */
-  another(): Promise<StateStore>;
+interface Opened extends StoreHandles {
   /** The store keys written so far, or `null` when the store cannot list them. */
   keys(): Promise<string[] | null>;
-  close(): Promise<void>;
 }
 
 interface Subject {
@@ -305,6 +300,24 @@ function bruteForceSuite(subject: Subject): void {
       assert.deepEqual(await second.check(account, freshIp()), { allowed: true, delayMs: 0 });
     });
 
+    it('reports only the first refusal of a kind per client and window as one to record, across instances, and again once the window has passed', async () => {
+      const account = freshAccount();
+      const ip = freshIp();
+      const first = throttle();
+      const second = createLoginThrottle({ store: await opened.another(), keyPrefix });
+      const flood = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? first : second).firstRefusal('concurrent', account, ip, 60_000)));
+      assert.equal(flood.filter(Boolean).length, 1, 'one of twenty concurrent refusals is recorded');
+      assert.equal(await first.firstRefusal('concurrent', freshAccount(), ip, 60_000), false, 'a concurrent refusal is per client, whatever the account');
+      assert.equal(await first.firstRefusal('ip', account, ip, 60_000), true, 'each scope has its own window');
+      assert.equal(await first.firstRefusal('account_ip', account, ip, 60_000), true);
+      assert.equal(await first.firstRefusal('account_ip', freshAccount(), ip, 60_000), true, 'a pair block is per (account, client)');
+      assert.equal(await first.firstRefusal('concurrent', account, freshIp(), 60_000), true, 'another client has its own');
+      assert.equal(await first.firstRefusal('ip', account, ip, 1_000), false);
+      const short = freshIp();
+      assert.equal(await first.firstRefusal('ip', account, short, 1), true, 'a window under a second lasts a second');
+      await eventually('the refusal window ended', () => first.firstRefusal('ip', account, short, 1));
+    });
+
     it('keeps account keys out of the store key space', async () => {
       const account = freshAccount();
       const t = throttle();
@@ -351,51 +364,18 @@ function memorySubject(): Subject {
   };
 }
 
-function redisSubject(url: string): Subject {
-  return {
-    name: 'redis',
-    async open() {
-      const prefix = uniquePrefix(target, 'brute-force');
-      const stores = [await createRedisStore({ url, keyPrefix: prefix })];
-      return {
-        store: stores[0]!,
-        async another() {
-          const store = await createRedisStore({ url, keyPrefix: prefix });
-          stores.push(store);
-          return store;
-        },
-        async keys() {
-          const raw = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-          try {
-            await raw.connect();
-            const found: string[] = [];
-            let cursor = '0';
-            do {
-              const [next, batch] = await raw.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-              cursor = next;
-              found.push(...batch);
-            } while (cursor !== '0');
-            return found;
-          } finally {
-            raw.disconnect();
-          }
-        },
-        async close() {
-          await Promise.all(stores.map((store) => store.close()));
-        },
-      };
-    },
-  };
+function redisSubject(): Subject {
+  return { name: 'redis', open: () => openRedisStores('brute-force') };
 }
 
 bruteForceSuite(memorySubject());
 if (target.kind === 'real') {
-  bruteForceSuite(redisSubject(target.redisUrl));
+  bruteForceSuite(redisSubject());
 
   describe('attempt limiter: redis', () => {
     it('shares one budget between instances on the same Redis prefix', async () => {
-      const keyPrefix = uniquePrefix(target, 'attempts');
-      const [a, b] = await Promise.all([createRedisStore({ url: target.redisUrl, keyPrefix }), createRedisStore({ url: target.redisUrl, keyPrefix })]);
+      const stores = await openRedisStores('attempts');
+      const [a, b] = [stores.store, await stores.another()];
       try {
         const options = { keyPrefix: 'reset-ip', points: 2, durationSeconds: 60 };
         const first = createAttemptLimiter({ store: a, ...options });
@@ -406,7 +386,7 @@ if (target.kind === 'real') {
         assert.equal((await first.consume(key)).allowed, false);
         assert.equal((await second.consume(key)).allowed, false);
       } finally {
-        await Promise.all([a.close(), b.close()]);
+        await stores.close();
       }
     });
   });
@@ -435,6 +415,21 @@ describe('createLoginThrottle and createAttemptLimiter options', () => {
       assert.throws(() => createAttemptLimiter({ store, keyPrefix: 'x', points: 0, durationSeconds: 60 }), TypeError);
       assert.throws(() => createAttemptLimiter({ store, keyPrefix: 'x', points: 1, durationSeconds: 60, blockSeconds: 0 }), TypeError);
       await assert.rejects(createLoginThrottle({ store }).check('', '192.0.2.1'), TypeError, 'an empty account key is a programming error');
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('recording refusals when the store is full', () => {
+  it('still reports a refusal as one to record when a full store cannot hold its marker', async () => {
+    // Only security state: nothing may be evicted, so every new write is refused (fail closed).
+    const store = createMemoryStore({ maxEntries: 3, evictable: () => false });
+    try {
+      for (let i = 0; i < 3; i += 1) await store.set(`filler-${String(i)}`, '1', { ttlMs: 60_000 });
+      await assert.rejects(store.set('one-more', '1', { ttlMs: 60_000 }), 'the store is full');
+      const throttle = createLoginThrottle({ store, keyPrefix: `bf-test:${randomUUID()}` });
+      assert.equal(await throttle.firstRefusal('concurrent', freshAccount(), freshIp(), 60_000), true);
     } finally {
       await store.close();
     }

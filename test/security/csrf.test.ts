@@ -8,8 +8,11 @@ import { authenticationPlugin } from '../../src/security/authentication.js';
 import { csrfPlugin, destroyPreSession } from '../../src/security/csrf.js';
 import { problemDetailsPlugin } from '../../src/security/problem-details.js';
 import { routeContractPlugin } from '../../src/security/route-contract.js';
+import { createChainKeys } from '../../src/security/security-event-chain.js';
 import { securityEventsPlugin } from '../../src/security/security-events.js';
-import { buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
+import { randomIp, securityEventRows, suiteApp, tables } from '../helpers/build.js';
+import { CookieJar, setCookie } from '../helpers/cookie-jar.js';
+import { insertUserRow } from '../helpers/users.js';
 
 const PUBLIC_ORIGIN = 'http://localhost:3000';
 const SESSION_COOKIE = '__Host-rampart_session';
@@ -17,49 +20,6 @@ const PRE_SESSION_COOKIE = '__Host-rampart_presession';
 const TITLE = 'The request could not be verified as coming from this site: reload the page and try again.';
 
 const sha256hex = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-interface SetCookie { readonly name: string; readonly value: string; readonly attributes: readonly string[] }
-
-function setCookies(res: LightMyRequestResponse): SetCookie[] {
-  const header = res.headers['set-cookie'];
-  const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
-  return lines.map((line) => {
-    const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
-    const eq = pair.indexOf('=');
-    return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
-  });
-}
-
-/** A browser's cookie jar for one client: honours Set-Cookie, deletions included. */
-class Jar {
-  readonly cookies = new Map<string, string>();
-  take(res: LightMyRequestResponse): LightMyRequestResponse {
-    for (const { name, value, attributes } of setCookies(res)) {
-      if (value === '' || attributes.includes('Max-Age=0')) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    return res;
-  }
-  headers(): Record<string, string> {
-    return this.cookies.size === 0 ? {} : { cookie: [...this.cookies].map(([n, v]) => `${n}=${v}`).join('; ') };
-  }
-}
-
-/** A user row the principal loader can find. */
-async function createUser(app: FastifyInstance): Promise<string> {
-  const id = randomUUID();
-  await app.database.db.insertInto('users').values({
-    id,
-    name: 'CSRF Tester',
-    email_ciphertext: app.keyring.encrypt(`${id}@example.test`, { table: 'users', column: 'email', rowId: id }),
-    email_index: randomBytes(32).toString('base64url'),
-    password_hash: '$argon2id$v=19$m=19456,t=2,p=1$Y3NyZnRlc3Q$Y3NyZnRlc3Q',
-    role: 'author',
-    email_verified_at: null,
-    disabled_at: null,
-  }).execute();
-  return id;
-}
 
 const noQuery = z.strictObject({});
 const ok = { 200: z.object({ ok: z.boolean() }) };
@@ -101,16 +61,12 @@ const csrfRoutes: FastifyPluginAsyncZod = (app) => {
 };
 
 describe('csrf', () => {
-  let shared: BuildResult;
-  before(async () => {
-    shared = await buildUnmanaged({ plugins: [csrfRoutes] });
-  });
-  after(() => shared.app.close());
+  const shared = suiteApp({ plugins: [csrfRoutes] });
 
   /** A client with its own IP and cookie jar. */
   function client() {
     const ip = randomIp();
-    const jar = new Jar();
+    const jar = new CookieJar();
     const { app } = shared;
     return {
       ip,
@@ -124,7 +80,7 @@ describe('csrf', () => {
         return jar.take(await app.inject({ method: 'POST', url, payload, headers: { ...jar.headers(), ...headers }, remoteAddress: ip }));
       },
       async signIn(): Promise<void> {
-        const userId = await createUser(app);
+        const userId = await insertUserRow(app);
         const res = jar.take(await app.inject({ method: 'GET', url: `/api/test/sign-in?user=${userId}`, remoteAddress: ip }));
         assert.equal(res.statusCode, 200);
       },
@@ -231,7 +187,7 @@ describe('csrf', () => {
     const c = client();
     const res = c.jar.take(await shared.app.inject({ method: 'GET', url: '/api/test/csrf', remoteAddress: c.ip }));
     assert.equal(res.headers['cache-control'], 'no-store');
-    const cookie = setCookies(res).find((x) => x.name === PRE_SESSION_COOKIE);
+    const cookie = setCookie(res, PRE_SESSION_COOKIE);
     assert.ok(cookie !== undefined);
     assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/);
     assert.deepEqual([...cookie.attributes].sort(), ['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure']);
@@ -262,7 +218,7 @@ describe('csrf', () => {
     const attacker = client();
     attacker.jar.cookies.set(PRE_SESSION_COOKIE, forged);
     const res = await shared.app.inject({ method: 'GET', url: '/api/test/csrf', headers: attacker.jar.headers(), remoteAddress: attacker.ip });
-    const issued = setCookies(res).find((x) => x.name === PRE_SESSION_COOKIE);
+    const issued = setCookie(res, PRE_SESSION_COOKIE);
     assert.ok(issued !== undefined && issued.value !== forged, 'a fresh pre-session replaces the forged value');
     assert.equal(await shared.app.store.get(`presess:${sha256hex(forged)}`), null);
     const fresh = (JSON.parse(res.body) as { token: string }).token;
@@ -278,10 +234,10 @@ describe('csrf', () => {
     const c = client();
     const preToken = await c.token();
     const preCookie = c.jar.cookies.get(PRE_SESSION_COOKIE) ?? assert.fail('no pre-session cookie');
-    const userId = await createUser(shared.app);
+    const userId = await insertUserRow(shared.app);
     const login = await c.post({ 'x-csrf-token': preToken }, { user: userId }, '/api/test/login');
     assert.equal(login.statusCode, 200);
-    const cleared = setCookies(login).find((x) => x.name === PRE_SESSION_COOKIE);
+    const cleared = setCookie(login, PRE_SESSION_COOKIE);
     assert.ok(cleared !== undefined);
     assert.equal(cleared.value, '');
     assert.ok(cleared.attributes.includes('Max-Age=0'));
@@ -306,7 +262,7 @@ describe('csrf', () => {
     const exemptions = shared.logs.entries().filter((e) => e.msg === 'route exempt from CSRF protection');
     // The API token endpoints are exempt by declaration too: they read no cookie and set none;
     // so is the CSP report endpoint (browsers send reports without a token; it changes no data).
-    assert.deepEqual(exemptions.map((e) => String(e.route)).sort(), ['POST /api/auth/token', 'POST /api/auth/token/refresh', 'POST /api/auth/token/revoke', 'POST /api/test/webhook', 'POST /csp-report']);
+    assert.deepEqual(exemptions.map((e) => String(e.route)).sort(), ['POST /api/auth/token', 'POST /api/auth/token/refresh', 'POST /api/auth/token/revoke', 'POST /api/auth/token/second-factor', 'POST /api/test/webhook', 'POST /csp-report']);
   });
 
   it('never checks GET', async () => {
@@ -341,7 +297,7 @@ describe('csrf', () => {
     before(async () => {
       // The kernel plugins on a bare Fastify, as another application would adopt them.
       kernel = Fastify();
-      await kernel.register(securityEventsPlugin, { db: shared.app.database.db });
+      await kernel.register(securityEventsPlugin, { db: shared.app.database.db, chain: createChainKeys(shared.app.keyring) });
       await kernel.register(problemDetailsPlugin);
       await kernel.register(authenticationPlugin, { sessions: shared.app.sessions, cookieName: SESSION_COOKIE, secureCookies: true, loadPrincipal: (id) => Promise.resolve({ id, role: 'author' }) });
       await kernel.register(csrfPlugin, { store: shared.app.store, keyring: shared.app.keyring, publicOrigin: 'https://app.example.com', trustedOrigins: ['https://admin.example.com'], secureCookies: true });
@@ -363,7 +319,7 @@ describe('csrf', () => {
       assert.equal((await send({ 'sec-fetch-site': 'same-site', origin: 'https://blog.example.com' })).statusCode, 403);
       assert.equal((await send({ 'sec-fetch-site': 'cross-site', origin: 'https://admin.example.com' })).statusCode, 403);
       await kernel.securityEvents.flush();
-      const rows = await shared.app.database.db.selectFrom('security_events').select(['event', 'details']).where('client_ip', '=', ip).orderBy('id').execute();
+      const rows = await tables(shared.app).selectFrom('security_events').select(['event', 'details']).where('client_ip', '=', ip).orderBy('id').execute();
       assert.deepEqual(rows.map((r) => [r.event, r.details.reason]), [['malicious_csrf', 'cross_site'], ['malicious_csrf', 'cross_site']]);
     });
 
@@ -377,7 +333,7 @@ describe('csrf', () => {
         [{ ...base, preSessionTtlMs: 0 }, /preSessionTtlMs/],
       ] as const) {
         const app = Fastify();
-        await app.register(securityEventsPlugin, { db: shared.app.database.db });
+        await app.register(securityEventsPlugin, { db: shared.app.database.db, chain: createChainKeys(shared.app.keyring) });
         await app.register(problemDetailsPlugin);
         await app.register(authenticationPlugin, { sessions: shared.app.sessions, cookieName: SESSION_COOKIE, secureCookies: true, loadPrincipal: () => Promise.resolve(null) });
         await assert.rejects(async () => { await app.register(csrfPlugin, options); }, message);

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { hostHeaderPlugin } from '../../src/security/host-header.js';
 import { securityHeadersPlugin } from '../../src/security/headers.js';
 import { problemDetailsPlugin } from '../../src/security/problem-details.js';
+import { createChainKeys } from '../../src/security/security-event-chain.js';
 import { securityEventsPlugin } from '../../src/security/security-events.js';
 import { build, buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
 import { Client } from '../helpers/client.js';
@@ -99,7 +100,7 @@ describe('Host header plugin without loopback (production)', () => {
   before(async () => {
     owner = await buildUnmanaged();
     app = Fastify();
-    await app.register(securityEventsPlugin, { db: owner.app.database.db });
+    await app.register(securityEventsPlugin, { db: owner.app.database.db, chain: createChainKeys(owner.app.keyring) });
     await app.register(problemDetailsPlugin);
     await app.register(securityHeadersPlugin);
     await app.register(hostHeaderPlugin, { publicOrigin: 'https://rampart.example.com', allowLoopback: false });
@@ -129,7 +130,7 @@ describe('Host header plugin without loopback (production)', () => {
       [{ publicOrigin: 'https://rampart.example.com', allowLoopback: false, allowedHosts: ['Upper.example'] }, /allowedHosts/],
     ] as const) {
       const bare = Fastify();
-      await bare.register(securityEventsPlugin, { db: owner.app.database.db });
+      await bare.register(securityEventsPlugin, { db: owner.app.database.db, chain: createChainKeys(owner.app.keyring) });
       await bare.register(problemDetailsPlugin);
       await assert.rejects(async () => {
         await bare.register(hostHeaderPlugin, options as never);

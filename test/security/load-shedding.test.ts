@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as wait } from 'node:timers/promises';
+import type { FastifyPluginAsync } from 'fastify';
 import { build } from '../helpers/build.js';
 
 describe('load shedding', () => {
@@ -35,5 +36,31 @@ describe('load shedding', () => {
       recovered = (await app.inject({ method: 'GET', url: '/api/status' })).statusCode === 200;
     }
     assert.ok(recovered, 'service resumes once the loop is responsive');
+  });
+
+  it('does not shed the first requests for a stall while booting (a restart on a big data directory), and sheds a stall after it', async (t) => {
+    // A boot stall: PGlite opening its data directory, say, blocks the loop before the first request.
+    const slowBoot: FastifyPluginAsync = () => {
+      const until = Date.now() + 400;
+      while (Date.now() < until) { /* synchronous, as PGlite's start is */ }
+      return Promise.resolve();
+    };
+    const { app } = await build(t, { loadShedding: { maxEventLoopDelayMs: 50, sampleIntervalMs: 100 }, settle: false, plugins: [slowBoot] });
+    for (let probe = 0; probe < 6; probe++) {
+      assert.equal((await app.inject({ method: 'GET', url: '/api/status' })).statusCode, 200, `request ${probe + 1} after the boot`);
+      await wait(25);
+    }
+    // Past the grace (two samples after ready), a stall while serving is shed as before.
+    await wait(250);
+    let shed = false;
+    for (let attempt = 0; attempt < 20 && !shed; attempt++) {
+      const until = Date.now() + 400;
+      while (Date.now() < until) { /* a CPU-bound handler's stall */ }
+      for (let probe = 0; probe < 10 && !shed; probe++) {
+        await wait(20);
+        shed = (await app.inject({ method: 'GET', url: '/api/status' })).statusCode === 503;
+      }
+    }
+    assert.ok(shed, 'a stall while serving still sheds load');
   });
 });

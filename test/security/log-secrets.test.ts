@@ -4,9 +4,10 @@ import { describe, it } from 'node:test';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { InjectOptions } from 'fastify';
 import { z } from 'zod';
-import { build, randomIp, securityEventRows } from '../helpers/build.js';
+import { build, privateDatabase, randomIp, securityEventRows, tables } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { bearer, createVerifiedUser, refresh, tokenPair, type TokenPairBody } from '../helpers/tokens.js';
+import { bearer, refresh, tokenPair, type TokenPairBody } from '../helpers/tokens.js';
+import { createVerifiedUser } from '../helpers/users.js';
 
 // A route that takes credentials in its body, as login and token routes will.
 const credentialRoute: FastifyPluginAsyncZod = (app) => {
@@ -30,7 +31,8 @@ describe('secrets never reach logs or the security event table', () => {
     const encryptionKey = randomBytes(32).toString('base64url');
     const { app, logs } = await build(t, {
       plugins: [credentialRoute],
-      env: { RAMPART_LOG_LEVEL: 'trace', RAMPART_SECRET_KEY: secretKey, RAMPART_ENCRYPTION_KEYS: `scan-1:${encryptionKey}` },
+      // A database of its own: boot refuses (RAMPART-E080) when rows need a key that is not configured.
+      env: { ...(await privateDatabase(t)), RAMPART_LOG_LEVEL: 'trace', RAMPART_SECRET_KEY: secretKey, RAMPART_ENCRYPTION_KEYS: `scan-1:${encryptionKey}` },
     });
     const secrets = {
       password: `correct horse ${randomBytes(8).toString('hex')} staple`,
@@ -60,7 +62,7 @@ describe('secrets never reach logs or the security event table', () => {
     assert.equal(app.keyring.decryptString(envelope, { ...aad, rowId: 'another-row' }), null);
 
     await app.securityEvents.flush();
-    const rows = await app.database.db.selectFrom('security_events').selectAll().execute();
+    const rows = await tables(app).selectFrom('security_events').selectAll().execute();
     const haystacks = { logs: logs.text(), events: JSON.stringify(rows) };
     assert.ok(logs.lines.length > 10, 'the suite produced log lines to scan');
     assert.ok((await securityEventRows(app, ip)).length >= 4, 'the suite produced event rows to scan');
@@ -112,7 +114,7 @@ describe('API tokens never reach logs, event rows, error bodies or the database 
     const { privateKey } = await app.signingKeys.signingKey();
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
     await app.securityEvents.flush();
-    const db = app.database.db;
+    const db = tables(app);
     const stored = JSON.stringify([
       await db.selectFrom('security_events').selectAll().execute(),
       await db.selectFrom('refresh_tokens').selectAll().execute(),

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { AccessLogController, loggerOptions, scrub } from '../../src/security/logging.js';
+import { AccessLogController, createLogDestination, drainLogs, loggerOptions, scrub } from '../../src/security/logging.js';
 import { LogCapture } from '../helpers/build.js';
 
 function capturedLogger(): { log: pino.Logger; logs: LogCapture } {
@@ -61,5 +66,38 @@ describe('access log', () => {
     assert.equal(line.msg, 'request completed');
     assert.deepEqual([line.method, line.url, line.statusCode, line.clientIp], ['GET', '/verify?token=[redacted]&page=2', 200, '203.0.113.5']);
     assert.equal(typeof line.responseTime, 'number');
+  });
+});
+
+describe('default log destination', () => {
+  const logging = fileURLToPath(new URL('../../src/security/logging.ts', import.meta.url));
+
+  it('gathers lines into batches and writes every one out when drained', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-log-'));
+    t.after(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const file = join(dir, 'out.log');
+    const destination = createLogDestination({ dest: file });
+    t.after(() => {
+      destination.end();
+    });
+    const log = pino(loggerOptions({ level: 'info' }), destination);
+    for (let i = 0; i < 3; i++) log.info({ i }, 'buffered');
+    await drainLogs(destination);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { i: number; msg: string });
+    assert.deepEqual(lines.map((line) => [line.i, line.msg]), [[0, 'buffered'], [1, 'buffered'], [2, 'buffered']]);
+  });
+
+  it('writes the lines still buffered when the process exits, on a crash too', () => {
+    // The child logs two lines (far below one batch) on stdout, then exits at once: normally, or by an uncaught error.
+    for (const end of ['process.exit(0)', "setImmediate(() => { throw new Error('crash'); })"]) {
+      const code = `import { pino } from 'pino'; import { createLogDestination } from ${JSON.stringify(logging)};
+        const log = pino({ level: 'info' }, createLogDestination());
+        log.info('first'); log.warn({ securityEvent: { event: 'sys_crash' } }, 'last'); ${end};`;
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+      const messages = child.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
+      assert.deepEqual(messages, ['first', 'last'], `${end}: ${child.stderr}`);
+    }
   });
 });

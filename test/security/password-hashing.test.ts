@@ -6,11 +6,11 @@ import { hash as bcryptHash } from '@node-rs/bcrypt';
 import {
   createPasswordHasher,
   MINIMUM_ARGON2,
-  PASSWORD_ERR_BUSY,
   type Argon2Parameters,
   type PasswordHasher,
   type PasswordHasherOptions,
 } from '../../src/security/password-hashing.js';
+import { PASSWORD_ERR_BUSY } from '../../src/security/errors.js';
 
 const CURRENT_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
 const PASSWORD = 'correct horse battery staple';

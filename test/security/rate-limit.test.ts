@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { build, buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
+import { describe, it } from 'node:test';
+import { build, type BuildResult, randomIp, securityEventRows, suiteApp } from '../helpers/build.js';
 import { testTarget, uniquePrefix } from '../helpers/target.js';
 
 const POINTS = 5;
@@ -13,11 +13,7 @@ async function exhaust(app: BuildResult['app'], remoteAddress: string, headers: 
 }
 
 describe('global per-client rate limit', () => {
-  let shared: BuildResult;
-  before(async () => {
-    shared = await buildUnmanaged({ env: { RAMPART_RATE_LIMIT_POINTS: String(POINTS), RAMPART_RATE_LIMIT_WINDOW_SECONDS: '60', RAMPART_TRUST_PROXY: '10.255.255.1' } });
-  });
-  after(() => shared.app.close());
+  const shared = suiteApp({ env: { RAMPART_RATE_LIMIT_POINTS: String(POINTS), RAMPART_RATE_LIMIT_WINDOW_SECONDS: '60', RAMPART_TRUST_PROXY: '10.255.255.1' } });
 
   it('answers the request past the budget with 429 problem+json, Retry-After and RateLimit headers', async () => {
     const { app } = shared;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { inspectEnvironment } from '../../src/config/config.js';
-import { buildUnmanaged, type BuildResult, randomIp, testEnvironment } from '../helpers/build.js';
+import { randomIp, suiteApp, testEnvironment } from '../helpers/build.js';
 import { Client } from '../helpers/client.js';
 
 const APP = 'https://app.example.com';
@@ -33,11 +33,7 @@ const varyRoute: FastifyPluginAsyncZod = (app) => {
 };
 
 describe('request origin: Vary, CSRF trusted origins and CORS', () => {
-  let shared: BuildResult;
-  before(async () => {
-    shared = await buildUnmanaged({ plugins: [varyRoute], env: { RAMPART_CORS_ORIGINS: APP, RAMPART_CORS_CREDENTIALS: 'true', RAMPART_CSRF_TRUSTED_ORIGINS: ADMIN } });
-  });
-  after(() => shared.app.close());
+  const shared = suiteApp({ plugins: [varyRoute], env: { RAMPART_CORS_ORIGINS: APP, RAMPART_CORS_CREDENTIALS: 'true', RAMPART_CSRF_TRUSTED_ORIGINS: ADMIN } });
 
   it('sends Vary: Origin, Sec-Fetch-Site on every response, merged with the values others set', async () => {
     const { app } = shared;

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StateStore } from '../../src/platform/store.js';
 import { routeContractPlugin } from '../../src/security/route-contract.js';
 import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../../src/security/sessions.js';
 import { buildUnmanaged, type BuildResult, randomIp, securityEventRows } from '../helpers/build.js';
+import { setCookie } from '../helpers/cookie-jar.js';
+import { insertUserRow } from '../helpers/users.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -15,38 +17,6 @@ const COOKIE = '__Host-rampart_session';
 const META = { ip: '10.1.2.3', userAgent: 'SessionTest/1.0' };
 
 const sha256hex = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-interface SetCookie { readonly name: string; readonly value: string; readonly attributes: readonly string[] }
-
-function setCookies(res: LightMyRequestResponse): SetCookie[] {
-  const header = res.headers['set-cookie'];
-  const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
-  return lines.map((line) => {
-    const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
-    const eq = pair.indexOf('=');
-    return { name: pair.slice(0, eq), value: pair.slice(eq + 1), attributes };
-  });
-}
-
-function sessionCookie(res: LightMyRequestResponse): SetCookie | undefined {
-  return setCookies(res).find((c) => c.name === COOKIE);
-}
-
-/** A user row the principal loader can find; disabled on request. */
-async function createUser(app: FastifyInstance, options: { disabled?: boolean } = {}): Promise<string> {
-  const id = randomUUID();
-  await app.database.db.insertInto('users').values({
-    id,
-    name: 'Session Tester',
-    email_ciphertext: app.keyring.encrypt(`${id}@example.test`, { table: 'users', column: 'email', rowId: id }),
-    email_index: randomBytes(32).toString('base64url'),
-    password_hash: '$argon2id$v=19$m=19456,t=2,p=1$c2Vzc2lvbnRlc3Q$c2Vzc2lvbnRlc3Q',
-    role: 'author',
-    email_verified_at: null,
-    disabled_at: options.disabled === true ? new Date() : null,
-  }).execute();
-  return id;
-}
 
 /** The store, with every call recorded by method name. */
 function countingStore(store: StateStore): { store: StateStore; calls: string[] } {
@@ -302,11 +272,11 @@ describe('sessions', () => {
 
     it('sets the session cookie with exactly HttpOnly, Secure, SameSite=Lax and Path=/, and no Domain or expiry', async () => {
       const ip = randomIp();
-      const userId = await createUser(shared.app);
+      const userId = await insertUserRow(shared.app);
       const res = await shared.app.inject({ method: 'GET', url: `/api/test/sign-in?user=${userId}`, remoteAddress: ip });
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['cache-control'], 'no-store');
-      const cookie = sessionCookie(res);
+      const cookie = setCookie(res, COOKIE);
       assert.ok(cookie !== undefined);
       assert.match(cookie.value, /^[A-Za-z0-9_-]{43}$/);
       assert.deepEqual([...cookie.attributes].sort(), ['HttpOnly', 'Path=/', 'SameSite=Lax', 'Secure']);
@@ -323,7 +293,7 @@ describe('sessions', () => {
         const res = await shared.app.inject({ method: 'GET', url: '/api/test/anyone', headers: { cookie: `${COOKIE}=${planted}` }, remoteAddress: ip });
         assert.equal(res.statusCode, 200);
         assert.deepEqual(JSON.parse(res.body), { signedIn: false });
-        const cleared = sessionCookie(res);
+        const cleared = setCookie(res, COOKIE);
         assert.ok(cleared !== undefined);
         assert.equal(cleared.value, '');
         assert.deepEqual([...cleared.attributes].sort(), ['Expires=Thu, 01 Jan 1970 00:00:00 GMT', 'HttpOnly', 'Max-Age=0', 'Path=/', 'SameSite=Lax', 'Secure']);
@@ -335,23 +305,23 @@ describe('sessions', () => {
 
     it('refuses the cookie of a revoked session on an authenticated route with 401 and clears it', async () => {
       const ip = randomIp();
-      const userId = await createUser(shared.app);
+      const userId = await insertUserRow(shared.app);
       const { token } = await shared.app.sessions.create(userId, META);
       await shared.app.sessions.revokeToken(token);
       const res = await shared.app.inject({ method: 'GET', url: '/api/test/me', headers: { cookie: `${COOKIE}=${token}` }, remoteAddress: ip });
       assert.equal(res.statusCode, 401);
-      assert.equal(sessionCookie(res)?.value, '');
+      assert.equal(setCookie(res, COOKIE)?.value, '');
       assert.deepEqual((await securityEventRows(shared.app, ip)).map((r) => r.event), ['session_use_after_expire']);
     });
 
-    for (const [label, user] of [['disabled', (app: FastifyInstance) => createUser(app, { disabled: true })], ['deleted', () => Promise.resolve(randomUUID())]] as const) {
+    for (const [label, user] of [['disabled', (app: FastifyInstance) => insertUserRow(app, { disabled: true })], ['deleted', () => Promise.resolve(randomUUID())]] as const) {
       it(`ends the session of a ${label} user and treats the request as anonymous`, async () => {
         const ip = randomIp();
         const userId = await user(shared.app);
         const { token } = await shared.app.sessions.create(userId, META);
         const res = await shared.app.inject({ method: 'GET', url: '/api/test/me', headers: { cookie: `${COOKIE}=${token}` }, remoteAddress: ip });
         assert.equal(res.statusCode, 401);
-        assert.equal(sessionCookie(res)?.value, '');
+        assert.equal(setCookie(res, COOKIE)?.value, '');
         assert.equal(await shared.app.sessions.resolve(token), null, 'the session is revoked');
         assert.deepEqual(await shared.app.sessions.list(userId), []);
       });
@@ -359,9 +329,9 @@ describe('sessions', () => {
 
     it('keeps tokens out of logs and security events', async () => {
       const ip = randomIp();
-      const userId = await createUser(shared.app);
+      const userId = await insertUserRow(shared.app);
       const signIn = await shared.app.inject({ method: 'GET', url: `/api/test/sign-in?user=${userId}`, remoteAddress: ip });
-      const token = sessionCookie(signIn)?.value ?? assert.fail('no session cookie');
+      const token = setCookie(signIn, COOKIE)?.value ?? assert.fail('no session cookie');
       await shared.app.sessions.revokeToken(token);
       await shared.app.inject({ method: 'GET', url: '/api/test/me', headers: { cookie: `${COOKIE}=${token}` }, remoteAddress: ip });
       const rows = await securityEventRows(shared.app, ip);

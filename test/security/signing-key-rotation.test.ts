@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
-import { build, privateDatabase, randomIp, securityEventRows } from '../helpers/build.js';
+import { build, privateDatabase, randomIp, securityEventRows, tables } from '../helpers/build.js';
 import { json } from '../helpers/client.js';
-import { createVerifiedUser, tokenPair, withBearer } from '../helpers/tokens.js';
+import { tokenPair, withBearer } from '../helpers/tokens.js';
+import { createVerifiedUser } from '../helpers/users.js';
 
 const MINUTE = 60_000;
 
@@ -46,7 +47,7 @@ describe('signing key rotation', () => {
     assert.ok(kids.includes(rotated.kid));
     const later = (await tokenPair(app, user)).access_token;
     assert.equal((await withBearer(app, later, { url: '/api/me' })).statusCode, 200, 'the new key keeps working');
-    const oldRow = await app.database.db.selectFrom('signing_keys').select('private_key_ciphertext').where('kid', '=', oldKid).executeTakeFirst();
+    const oldRow = await tables(app).selectFrom('signing_keys').select('private_key_ciphertext').where('kid', '=', oldKid).executeTakeFirst();
     assert.equal(oldRow?.private_key_ciphertext ?? null, null, 'the superseded private key was erased at rotation');
   });
 
@@ -60,7 +61,7 @@ describe('signing key rotation', () => {
     // What a SQL injection could do: swap the active row's public key for the attacker's.
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const x = String(publicKey.export({ format: 'jwk' }).x);
-    await app.database.db.updateTable('signing_keys').set({ public_jwk: JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }) }).where('kid', '=', kid).execute();
+    await tables(app).updateTable('signing_keys').set({ public_jwk: JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' }) }).where('kid', '=', kid).execute();
     const forged = await new SignJWT(decodeJwt(genuine)).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid }).sign(privateKey);
     offsetMs = 11_000;
     const ip = randomIp();
@@ -70,7 +71,7 @@ describe('signing key rotation', () => {
     const events = await securityEventRows(app, ip);
     assert.deepEqual(events.filter((e) => e.event === 'authn_token_invalid').map((e) => e.details.reason), ['unknown_kid']);
     await app.securityEvents.flush();
-    const tampered = await app.database.db.selectFrom('security_events').select('details').where('event', '=', 'crypt_decrypt_fail').execute();
+    const tampered = await tables(app).selectFrom('security_events').select('details').where('event', '=', 'crypt_decrypt_fail').execute();
     assert.ok(tampered.some((row) => (row.details as { row_id?: string; reason?: string }).row_id === kid && (row.details as { reason?: string }).reason === 'integrity'));
   });
 });

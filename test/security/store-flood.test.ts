@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { PRE_SESSION_KEY_PREFIX } from '../../src/security/csrf.js';
-import { buildUnmanaged, type BuildResult } from '../helpers/build.js';
+import { suiteApp } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
-import { createVerifiedUser } from '../helpers/tokens.js';
+import { createVerifiedUser } from '../helpers/users.js';
 
 // One more than the in-memory store holds (its default cap), so a memory store must make room.
 const FLOOD = 100_001;
@@ -16,14 +16,7 @@ const PRE_SESSION_TTL = { ttlMs: 2 * 60 * 60 * 1000 };
  * pre-session. Filling the state store with them must not push a brute-force block out of it.
  */
 describe('state store flooded with pre-sessions', () => {
-  let rampart: BuildResult;
-
-  before(async () => {
-    rampart = await buildUnmanaged();
-  });
-  after(async () => {
-    await rampart.app.close();
-  });
+  const rampart = suiteApp();
 
   it('keeps a login block in force while the store fills with pre-sessions', async () => {
     const { app } = rampart;

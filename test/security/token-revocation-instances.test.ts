@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openDatabase } from '../../src/platform/database.js';
-import { createMemoryStore } from '../../src/platform/memory-store.js';
 import { buildUnmanaged, randomIp, testEnvironment } from '../helpers/build.js';
-import { testTarget } from '../helpers/target.js';
-import { createVerifiedUser, tokenPair, withBearer } from '../helpers/tokens.js';
+import { sharedByInstances } from '../helpers/stores.js';
+import { tokenPair, withBearer } from '../helpers/tokens.js';
+import { createVerifiedUser } from '../helpers/users.js';
 
 describe('access-token revocation across instances', () => {
   it('refuses on a second instance, within the same second, an access token revoked through the first', async () => {
     // Two instances with the same secrets, database and store: on the real target separate
     // connections to one PostgreSQL and one Redis prefix; embedded, one PGlite and one memory store.
     const env = testEnvironment();
-    const shared = testTarget().kind === 'embedded'
-      ? { database: await openDatabase({ dataDir: 'memory://' }), store: createMemoryStore() }
-      : undefined;
+    const shared = await sharedByInstances();
     try {
       const first = await buildUnmanaged({ env, shared });
       const second = await buildUnmanaged({ env, shared });
@@ -42,10 +39,7 @@ describe('access-token revocation across instances', () => {
         await first.app.close();
       }
     } finally {
-      if (shared !== undefined) {
-        await shared.store.close();
-        await shared.database.close();
-      }
+      await shared?.close();
     }
   });
 });

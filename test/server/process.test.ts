@@ -4,6 +4,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { privateDatabase } from '../helpers/build.js';
 import { testTarget, uniquePrefix } from '../helpers/target.js';
 import { childEnvironment, httpGet, type LoggingProcess, runToExit, SERVER_FIXTURE, startServer } from '../fixtures/processes.js';
 
@@ -109,13 +110,15 @@ describe('the Rampart process', { concurrency: true }, () => {
   });
 
   if (testTarget().kind === 'real') {
-    it('starts against PostgreSQL and Redis and reports ready', async () => {
+    it('starts against PostgreSQL and Redis and reports ready', async (t) => {
       const target = testTarget();
       assert.equal(target.kind, 'real');
+      // A database of its own: the child's keys are its own, and boot refuses rows under keys it lacks (RAMPART-E080).
+      const own = await privateDatabase(t);
       const { server, origin } = await startServer(childEnvironment({
         RAMPART_PORT: '0',
         RAMPART_DATA_DIR: join(temp, 'real'),
-        DATABASE_URL: target.databaseUrl,
+        DATABASE_URL: own.DATABASE_URL ?? target.databaseUrl,
         REDIS_URL: target.redisUrl,
         RAMPART_REDIS_PREFIX: uniquePrefix(target, 'process'),
       }));

@@ -1,58 +1,33 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { buildUnmanaged, type BuildResult, securityEventRows } from '../helpers/build.js';
+import { describe, it } from 'node:test';
+import { securityEventRows, suiteAppWithMail } from '../helpers/build.js';
 import { csrfField, PageClient } from '../helpers/pages.js';
-import { startSmtpServer } from '../helpers/smtp-server.js';
+import { mailedLinks, type NewUser, pathOf, registerThroughPages, strongPassword, uniqueEmail } from '../helpers/users.js';
 
-type SmtpServer = Awaited<ReturnType<typeof startSmtpServer>>;
-const strongPassword = () => `harbour violet ${randomBytes(6).toString('hex')} gently`;
-const uniqueEmail = (label = 'page') => `${label}.${randomBytes(5).toString('hex')}@example.com`;
 const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' };
 
 describe('pages', () => {
-  let rampart: BuildResult;
-  let smtp: SmtpServer;
-  before(async () => {
-    smtp = await startSmtpServer();
-    rampart = await buildUnmanaged({ env: { RAMPART_SMTP_URL: smtp.url } });
-  });
-  after(async () => {
-    await rampart.app.close();
-    await smtp.close();
-  });
+  const { rampart, smtp } = suiteAppWithMail();
 
+  const mailedLink = mailedLinks(smtp, 'http://localhost:3000');
+
+  /** The path of a mailed link (to a page of the configured public URL). */
   async function linkFromMail(to: string, subject: RegExp): Promise<string> {
-    const mail = await smtp.waitFor((m) => m.to.includes(to) && subject.test(m.subject), 10_000);
-    const match = /http:\/\/localhost:3000(\/[a-z-]+\?token=[A-Za-z0-9_-]{43})/.exec(mail.text);
-    assert.ok(match?.[1] !== undefined, 'the mail links to a page');
-    return match[1];
+    return pathOf(await mailedLink(to, subject));
   }
 
-  /** Registers and confirms through the pages; returns the credentials. */
-  async function registered(client: PageClient): Promise<{ email: string; password: string }> {
-    const email = uniqueEmail();
-    const password = strongPassword();
-    const done = await client.submit('/register', '/register', { name: 'Grace Hopper', email, password });
-    assert.equal(done.statusCode, 201, done.body);
-    assert.match(done.body, /Check your email/);
-    const link = await linkFromMail(email, /confirm/i);
-    assert.match(link, /^\/verify-email\?token=/);
-    const page = await client.page(link);
-    assert.equal(page.statusCode, 200);
-    const verified = await client.submit(link, '/verify-email', { token: link.split('token=')[1]! });
-    assert.equal(verified.statusCode, 303);
-    assert.equal(verified.headers.location, '/login?done=verified');
-    return { email, password };
+  async function registered(client: PageClient): Promise<NewUser> {
+    return registerThroughPages(client, mailedLink, { name: 'Grace Hopper' });
   }
 
   async function signedIn(): Promise<{ client: PageClient; email: string; password: string }> {
     const client = new PageClient(rampart.app);
-    const credentials = await registered(client);
-    const login = await client.submit('/login', '/login', credentials);
+    const { email, password } = await registered(client);
+    const login = await client.submit('/login', '/login', { email, password });
     assert.equal(login.statusCode, 303, login.body);
     assert.equal(login.headers.location, '/account');
-    return { client, ...credentials };
+    return { client, email, password };
   }
 
   it('register, verify from the mailed link, sign in and sign out, entirely through forms', async () => {
@@ -166,7 +141,9 @@ describe('pages', () => {
     const client = new PageClient(rampart.app);
     const { email } = await registered(client);
     const sent = await client.submit('/forgot-password', '/forgot-password', { email });
-    assert.equal(sent.statusCode, 200);
+    assert.equal(sent.statusCode, 303);
+    assert.equal(sent.headers.location, '/forgot-password?done=sent');
+    assert.match((await client.page('/forgot-password?done=sent')).body, /Check your email/);
     const link = await linkFromMail(email, /reset/i);
     const token = link.split('token=')[1]!;
     const weak = await client.submit(link, '/reset-password', { token, password: 'short' });

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { buildUnmanaged, type BuildResult, securityEventRows } from '../helpers/build.js';
+import { securityEventRows, suiteApp, tables } from '../helpers/build.js';
 import { csrfField, PageClient } from '../helpers/pages.js';
 import { createPost, type PostBody } from '../helpers/publishing.js';
-import { createVerifiedUser, type TestUser } from '../helpers/tokens.js';
+import { type Actor, createVerifiedUser, type Role, signedInThroughPages } from '../helpers/users.js';
 
 const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' };
 
-interface PageActor { readonly user: TestUser; readonly client: PageClient }
+type PageActor = Actor<PageClient>;
 
 /** Submits `fields` to `action` with the CSRF token of the page at `formPage`, as a browser does. */
 function submit(actor: PageActor, formPage: string, action: string, fields: Record<string, string> = {}): Promise<LightMyRequestResponse> {
@@ -17,21 +17,11 @@ function submit(actor: PageActor, formPage: string, action: string, fields: Reco
 }
 
 describe('publishing pages', () => {
-  let rampart: BuildResult;
-  before(async () => {
-    rampart = await buildUnmanaged();
-  });
-  after(async () => {
-    await rampart.app.close();
-  });
+  const rampart = suiteApp();
 
   /** A verified user of `role`, signed in through the sign-in page on a client of its own. */
-  async function pageUser(role: 'author' | 'moderator' | 'admin' = 'author'): Promise<PageActor> {
-    const user = await createVerifiedUser(rampart.app, role);
-    const client = new PageClient(rampart.app);
-    const login = await client.submit('/login', '/login', { email: user.email, password: user.password });
-    assert.equal(login.statusCode, 303, login.body);
-    return { user, client };
+  function pageUser(role: Role = 'author'): Promise<PageActor> {
+    return signedInThroughPages(rampart.app, role);
   }
 
   /** The same page user as an API actor (same cookies), for setting up posts quickly. */
@@ -45,6 +35,24 @@ describe('publishing pages', () => {
     assert.ok(id !== undefined, String(saved.headers.location));
     return id;
   }
+
+  it('shows on the form why Markdown that would render to too much HTML is refused, with a 400, and saves nothing (new, preview, edit)', async () => {
+    const author = await pageUser();
+    const bomb = `[a]: https://example.com/${'x'.repeat(1000)}\n\n${'[a] '.repeat(15_000)}`;
+    const why = /This post would render to too much HTML: use fewer repeated links, images or formatting\./;
+    const created = await submit(author, '/posts/new', '/posts/new', { title: 'Bomb', body: bomb, tags: '', id: '' });
+    assert.equal(created.statusCode, 400, created.body);
+    assert.match(created.body, why);
+    const previewed = await submit(author, '/posts/new', '/posts/preview', { title: 'Bomb', body: bomb, tags: '', id: '' });
+    assert.equal(previewed.statusCode, 400, previewed.body);
+    assert.match(previewed.body, why);
+    const id = await writeThroughEditor(author, { title: 'Kept', body: 'The *original* body.' });
+    const edited = await submit(author, `/posts/${id}/edit`, `/posts/${id}/edit`, { title: 'Kept', body: bomb, tags: '', id });
+    assert.equal(edited.statusCode, 400, edited.body);
+    assert.match(edited.body, why);
+    assert.match((await author.client.page(`/posts/${id}/edit`)).body, /The \*original\* body\./, 'the refused edit changed nothing');
+    assert.doesNotMatch((await author.client.page('/posts/mine')).body, /Bomb/, 'the refused draft was not saved');
+  });
 
   it('the home page lists published posts with a plain-text excerpt, searches, filters by tag and pages by signed cursor', async () => {
     const author = await pageUser();
@@ -220,7 +228,7 @@ describe('publishing pages', () => {
 
     const changed = await submit(admin, '/admin', `/admin/users/${author.user.id}`, { role: 'moderator' });
     assert.equal(changed.statusCode, 303, changed.body);
-    const row = await rampart.app.database.db.selectFrom('users').select('role').where('id', '=', author.user.id).executeTakeFirstOrThrow();
+    const row = await tables(rampart.app).selectFrom('users').select('role').where('id', '=', author.user.id).executeTakeFirstOrThrow();
     assert.equal(row.role, 'moderator');
     // Every session of the target was revoked: the author is signed out.
     assert.equal((await author.client.page('/account')).statusCode, 303);
@@ -235,8 +243,8 @@ describe('publishing pages', () => {
 
     const filtered = await admin.client.page(`/admin?event=privilege_permissions_changed&actor=&from=&to=`);
     assert.equal(filtered.statusCode, 200);
-    assert.match(filtered.body, /<td>privilege_permissions_changed<\/td>/);
-    assert.ok(!/<td>authn_login_success<\/td>/.test(filtered.body));
+    assert.match(filtered.body, /<td title="privilege_permissions_changed">privilege_permissions_changed<\/td>/);
+    assert.ok(!/<td title="authn_login_success">/.test(filtered.body));
     assert.equal((await admin.client.page('/admin?from=2026-13-45')).statusCode, 400);
     assert.equal((await admin.client.page('/admin?event=no_such_event')).statusCode, 400);
   });

@@ -1,7 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { DatabaseSchema } from '../../platform/database-schema.js';
+import type { AccountsTables } from './tables.js';
 
-export type Role = 'author' | 'moderator' | 'admin';
+/** The tables this repository reads and writes. */
+export type AccountsDatabase = AccountsTables;
+
+import type { Role } from '../../security/authorization.js';
+
 export type TokenPurpose = 'verify_email' | 'reset_password';
 
 /** A user as the service sees it; the email is still ciphertext here. */
@@ -24,7 +28,7 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 /** Account persistence through Kysely builders only: every value is a bound parameter. */
-export function createAccountsRepository(db: Kysely<DatabaseSchema>) {
+export function createAccountsRepository(db: Kysely<AccountsDatabase>) {
   const users = () => db.selectFrom('users').select(['id', 'name', 'email_ciphertext', 'email_index', 'password_hash', 'role', 'email_verified_at', 'disabled_at', 'created_at']);
   const toRecord = (row: { id: string; name: string; email_ciphertext: string; email_index: string; password_hash: string; role: string; email_verified_at: Date | null; disabled_at: Date | null; created_at: Date }): UserRecord => ({
     id: row.id,
@@ -44,13 +48,33 @@ export function createAccountsRepository(db: Kysely<DatabaseSchema>) {
       return row === undefined ? null : toRecord(row);
     },
 
-    async findByEmailIndex(emailIndex: string): Promise<UserRecord | null> {
-      const row = await users().where('email_index', '=', emailIndex).executeTakeFirst();
+    /** What authentication and the profile need: no password hash, no blind index. */
+    async findAccess(id: string): Promise<Omit<UserRecord, 'passwordHash' | 'emailIndex'> | null> {
+      const row = await db.selectFrom('users').select(['id', 'name', 'email_ciphertext', 'role', 'email_verified_at', 'disabled_at', 'created_at']).where('id', '=', id).executeTakeFirst();
+      return row === undefined ? null : {
+        id: row.id, name: row.name, emailCiphertext: row.email_ciphertext, role: row.role as Role,
+        emailVerifiedAt: row.email_verified_at, disabledAt: row.disabled_at, createdAt: row.created_at,
+      };
+    },
+
+    /**
+     * The user of a blind index. Given several (the index under the current secret first, then
+     * under each fallback secret while `rampart keys rebuild-index` runs), the first that
+     * matches wins, in one query.
+     */
+    async findByEmailIndex(emailIndex: string | readonly string[]): Promise<UserRecord | null> {
+      const indexes = typeof emailIndex === 'string' ? [emailIndex] : emailIndex;
+      if (indexes.length === 0) return null;
+      const rows = await users().where('email_index', 'in', indexes).limit(indexes.length).execute();
+      const row = rows.sort((a, b) => indexes.indexOf(a.email_index) - indexes.indexOf(b.email_index))[0];
       return row === undefined ? null : toRecord(row);
     },
 
     /** Inserts a user; false when the email is already registered (the unique index decides, so concurrent registrations cannot both win). */
     async insertUser(user: { id: string; name: string; emailCiphertext: string; emailIndex: string; passwordHash: string; role: Role; emailVerifiedAt: Date | null }): Promise<boolean> {
+      // An address its former owner may still take back (an email change's undo link) is taken.
+      const reserved = await db.selectFrom('email_change_tokens').select('id').where('email_index', '=', user.emailIndex).where('purpose', '=', 'undo').where('expires_at', '>', new Date()).limit(1).executeTakeFirst();
+      if (reserved !== undefined) return false;
       try {
         await db.insertInto('users').values({
           id: user.id,

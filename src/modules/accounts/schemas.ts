@@ -11,7 +11,6 @@ export const nameSchema = z.string().max(400).transform((name) => name.trim().no
 export const passwordSchema = z.string().min(1).max(1024);
 // One-time tokens are 32 random bytes in base64url.
 export const oneTimeTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not a valid token');
-export const noQuery = z.strictObject({});
 
 export const userSchema = z.object({
   id: z.uuid(),
@@ -28,10 +27,14 @@ export const registeredSchema = z.object({ id: z.uuid(), name: z.string(), email
 export const loginBody = z.strictObject({ email: emailSchema, password: passwordSchema });
 export const tokenBody = z.strictObject({ token: oneTimeTokenSchema });
 export const resetRequestBody = z.strictObject({ email: emailSchema });
+export const resendVerificationBody = z.strictObject({ email: emailSchema });
 export const resetConfirmBody = z.strictObject({ token: oneTimeTokenSchema, password: passwordSchema });
 export const changePasswordBody = z.strictObject({ currentPassword: passwordSchema, newPassword: passwordSchema });
 export const deleteAccountBody = z.strictObject({ password: passwordSchema });
 export const setupBody = z.strictObject({ token: oneTimeTokenSchema, name: nameSchema, email: emailSchema, password: passwordSchema });
+export const emailChangeBody = z.strictObject({ newEmail: emailSchema, password: passwordSchema.optional() });
+/** The display name, with the registration's bounds. */
+export const profileBody = z.strictObject({ displayName: registerBody.shape.name });
 export const sessionIdParams = z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/) });
 
 export const sessionSchema = z.object({

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Keyring } from '../../security/keyring.js';
 import type { PasswordHasher } from '../../security/password-hashing.js';
 import type { PasswordPolicy, PasswordRule } from '../../security/password-policy.js';
-import type { AccountsRepository, Role, UserRecord } from './repository.js';
+import type { Role } from '../../security/authorization.js';
+import type { AccountsRepository, UserRecord } from './repository.js';
 import type { UserView } from './schemas.js';
 
 const EMAIL_INDEX_PURPOSE = 'users.email';
@@ -20,6 +21,18 @@ export type WeakPassword = { readonly ok: false; readonly reason: 'weak_password
 export function emailIndex(keyring: Keyring, email: string): string {
   return keyring.blindIndex(email, EMAIL_INDEX_PURPOSE);
 }
+
+/**
+ * Every blind index an email may be stored under: the current secret's first, then each
+ * fallback secret's. Lookups use them all, so rotating RAMPART_SECRET_KEY locks nobody out
+ * while `rampart keys rebuild-index` rewrites the stored ones.
+ */
+export function emailIndexes(keyring: Keyring, email: string): readonly string[] {
+  return keyring.blindIndexes(email, EMAIL_INDEX_PURPOSE);
+}
+
+/** The blind index's purpose, for the columns declaration (`encryptedColumns`). */
+export const EMAIL_INDEX = EMAIL_INDEX_PURPOSE;
 
 /** The email ciphertext is bound to its user's row, so it cannot be copied to another account. */
 export function emailAad(userId: string): { table: string; column: string; rowId: string } {
@@ -45,6 +58,9 @@ export async function createUser(
 ): Promise<{ ok: true; user: UserRecord } | WeakPassword | { ok: false; reason: 'email_taken' }> {
   const weak = checkPolicy(deps.policy, input.password, { email: input.email, name: input.name });
   if (weak !== null) return weak;
+  // During a secret rotation the unique index only sees the current secret's index: an address
+  // still stored under a fallback's index is taken all the same.
+  if (deps.keyring.hasFallbacks && (await deps.repository.findByEmailIndex(emailIndexes(deps.keyring, input.email).slice(1))) !== null) return { ok: false, reason: 'email_taken' };
   const id = randomUUID();
   const passwordHash = await deps.passwords.hash(input.password);
   const inserted = await deps.repository.insertUser({

@@ -1,29 +1,18 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { AUTHZ_ERR_FORBIDDEN } from '../../security/authorization.js';
-import type { CursorCodec } from '../../security/cursors.js';
-import { RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
-import type { Keyring } from '../../security/keyring.js';
+import { AUTHZ_ERR_FORBIDDEN, RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { idParams } from '../../security/schema-primitives.js';
-import { fail } from '../accounts/routes.js';
-import { noQuery } from '../accounts/schemas.js';
+import { fail, noQuery } from '../../kernel/http.js';
 import { emailAad } from '../accounts/users.js';
 import { ADMIN_ERR_LAST_ADMIN, ADMIN_ERR_SELF_CHANGE, ADMIN_ERR_USER_NOT_FOUND } from './errors.js';
-import type { AdminRepository, AdminUserRecord } from './repository.js';
-import { changeUserAsAdmin } from './user-changes.js';
+import type { AdminUserRecord } from './repository.js';
+import { changeUserAsAdmin, type AdminRoutesOptions } from './user-changes.js';
+
+export type { AdminRoutesOptions } from './user-changes.js';
 import {
   adminUserPageSchema, adminUserSchema, eventCursorSchema, listEventsQuery, listUsersQuery, securityEventPageSchema, updateUserBody,
   userCursorSchema, type AdminUserView,
 } from './schemas.js';
 
-export interface AdminRoutesOptions {
-  readonly repository: AdminRepository;
-  readonly keyring: Keyring;
-  readonly userCursors: CursorCodec;
-  readonly eventCursors: CursorCodec;
-  /** Ends every session and API token of a user whose privileges changed, on every instance. */
-  readonly revokeAccess: (userId: string) => Promise<void>;
-  readonly now?: () => Date;
-}
 
 /** The admin API: users and their roles, and the security event log. Administrators only. */
 export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = (app, { repository, keyring, userCursors, eventCursors, revokeAccess, now = () => new Date() }) => {
@@ -39,21 +28,20 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = (app, { re
   });
 
   app.get('/api/admin/users', {
-    config: { access: { action: 'read', subject: 'User' }, scope: 'admin' },
+    config: { access: { action: 'read', subject: 'User' }, scope: 'admin', mfa: 'admin' },
     schema: { querystring: listUsersQuery, response: { 200: adminUserPageSchema } },
   }, async (request, reply) => {
     const { role, cursor, limit } = request.query;
     const after = cursor === undefined ? undefined : userCursors.decode(cursor, userCursorSchema);
     if (after === null) return fail(reply, new RAMPART_ERR_INVALID_CURSOR());
-    const rows = await repository.listUsers({ ...(role === undefined ? {} : { role }), ...(after === undefined ? {} : { after: { name: after.n, id: after.i } }), limit: limit + 1 });
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    const nextCursor = rows.length > limit && last !== undefined ? userCursors.encode({ n: last.name, i: last.id }) : null;
-    return { items: items.map(view), nextCursor };
+    const page = await repository.listUsers({ role, after: after === undefined ? undefined : { name: after.n, id: after.i }, limit });
+    const next = page.continueAfter;
+    const nextCursor = next === undefined ? null : userCursors.encode({ n: next.name, i: next.id });
+    return { items: page.items.map(view), nextCursor };
   });
 
   app.patch('/api/admin/users/:id', {
-    config: { access: { action: 'manage', subject: 'User' }, scope: 'admin' },
+    config: { access: { action: 'manage', subject: 'User' }, scope: 'admin', mfa: 'admin', stepUp: true },
     schema: { params: idParams, querystring: noQuery, body: updateUserBody, response: { 200: adminUserSchema } },
   }, async (request, reply) => {
     const change = await changeUserAsAdmin(request, { repository, revokeAccess, now }, request.params.id, request.body);
@@ -64,25 +52,17 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = (app, { re
   });
 
   app.get('/api/admin/security-events', {
-    config: { access: { action: 'read', subject: 'SecurityEvent' }, scope: 'admin' },
+    config: { access: { action: 'read', subject: 'SecurityEvent' }, scope: 'admin', mfa: 'admin' },
     schema: { querystring: listEventsQuery, response: { 200: securityEventPageSchema } },
   }, async (request, reply) => {
     const { event, actor, from, to, cursor, limit } = request.query;
     const position = cursor === undefined ? undefined : eventCursors.decode(cursor, eventCursorSchema);
     if (position === null) return fail(reply, new RAMPART_ERR_INVALID_CURSOR());
-    const rows = await repository.listEvents({
-      ...(event === undefined ? {} : { event }),
-      ...(actor === undefined ? {} : { actor }),
-      ...(from === undefined ? {} : { from }),
-      ...(to === undefined ? {} : { to }),
-      ...(position === undefined ? {} : { beforeId: position.i }),
-      limit: limit + 1,
-    });
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    const nextCursor = rows.length > limit && last !== undefined ? eventCursors.encode({ i: last.id }) : null;
+    const page = await repository.listEvents({ event, actor, from, to, beforeId: position?.i, limit });
+    const next = page.continueAfter;
+    const nextCursor = next === undefined ? null : eventCursors.encode({ i: next.id });
     return {
-      items: items.map((row) => ({
+      items: page.items.map((row) => ({
         id: row.id,
         occurredAt: row.occurred_at.toISOString(),
         event: row.event,

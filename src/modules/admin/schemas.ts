@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SECURITY_EVENTS } from '../../security/security-events.js';
 import { cursorSchema, dateTimeSchema, limitSchema } from '../../security/schema-primitives.js';
-import { ROLES } from '../access/abilities.js';
+import { ROLES } from '../../security/authorization.js';
 
 export const roleSchema = z.enum(ROLES);
 

@@ -1,9 +1,27 @@
 import type { FastifyRequest } from 'fastify';
+import type { CursorCodec } from '../../security/cursors.js';
+import type { Keyring } from '../../security/keyring.js';
+import { RAMPART_ERR_UNAVAILABLE } from '../../security/errors.js';
 import type { AdminRepository, AdminUserRecord } from './repository.js';
+
+/** What the admin API and the admin page share (the web module reads it from `app.admin`). */
+export interface AdminRoutesOptions {
+  readonly repository: AdminRepository;
+  readonly keyring: Keyring;
+  readonly userCursors: CursorCodec;
+  readonly eventCursors: CursorCodec;
+  /** Ends every session and API token of a user whose privileges changed, on every instance. */
+  readonly revokeAccess: (userId: string) => Promise<void>;
+  readonly now?: () => Date;
+}
 
 export interface UserChangeOptions {
   readonly repository: AdminRepository;
-  /** Ends every session and API token of a user whose privileges changed, on every instance. */
+  /**
+   * After a committed change (whose transaction already ended the user's API tokens, see
+   * `AdminRepository.changeUser`): every instance reloads the user, and every session ends.
+   * Repeatable: it runs again on an administrator's retry.
+   */
   readonly revokeAccess: (userId: string) => Promise<void>;
   readonly now: () => Date;
 }
@@ -18,6 +36,12 @@ export type UserChangeResult =
  * route's object check is made), nobody changes themselves, the last active administrator
  * stays, and a real change is recorded (`privilege_permissions_changed`) before every session
  * and token of the target is revoked.
+ *
+ * The API tokens end in the change's own transaction; the sessions and the version marker live
+ * in the shared store and end after the commit. If that part fails the administrator gets a 503
+ * (`RAMPART_ERR_UNAVAILABLE`, retry), and the retry, finding the target already changed, runs
+ * it again: asking for the role or state a user already has ends their sessions too. Without
+ * that, a retry would find nothing to do and the old sessions would keep their privileges.
  */
 export async function changeUserAsAdmin(request: FastifyRequest, options: UserChangeOptions, target: string, change: { role?: AdminUserRecord['role'] | undefined; disabled?: boolean | undefined }): Promise<UserChangeResult> {
   const actor = request.principal?.id ?? '';
@@ -36,7 +60,12 @@ export async function changeUserAsAdmin(request: FastifyRequest, options: UserCh
     request.server.securityEvents.recordFor(request, 'privilege_permissions_changed', {
       details: { target_id: target, from_role: before.role, to_role: after.role, disabled: after.disabled, was_disabled: before.disabled },
     });
+  }
+  try {
     await options.revokeAccess(target);
+  } catch (err) {
+    // Committed, but not yet on every instance: a clean "retry", never a 500; the retry repairs it.
+    throw new RAMPART_ERR_UNAVAILABLE({ cause: err });
   }
   return { ok: true, user: after };
 }

@@ -1,6 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { DatabaseSchema } from '../../platform/database-schema.js';
-import { isForeignKeyViolation } from '../posts/repository.js';
+import type { AccountsTables } from '../accounts/tables.js';
+import type { PostsTables } from '../posts/tables.js';
+import type { CommentsTables } from './tables.js';
+import { isForeignKeyViolation } from '../../platform/database.js';
+
+/** The tables this repository reads and writes. */
+export type CommentsDatabase = CommentsTables & PostsTables & Pick<AccountsTables, 'users'>;
 
 /** A comment with its author's public fields and what its post's state means for it. */
 export interface CommentRecord {
@@ -15,7 +20,7 @@ export interface CommentRecord {
 }
 
 /** Comment persistence through Kysely builders only: every value is a bound parameter. */
-export function createCommentsRepository(db: Kysely<DatabaseSchema>) {
+export function createCommentsRepository(db: Kysely<CommentsDatabase>) {
   const comments = () => db.selectFrom('comments')
     .innerJoin('users', 'users.id', 'comments.author_id')
     .innerJoin('posts', 'posts.id', 'comments.post_id')

@@ -1,18 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AUTHZ_ERR_FORBIDDEN } from '../../security/authorization.js';
 import type { CursorCodec } from '../../security/cursors.js';
 import { RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { idParams } from '../../security/schema-primitives.js';
-import { fail } from '../accounts/routes.js';
-import { noQuery } from '../accounts/schemas.js';
+import { emptyBody, fail, noQuery } from '../../kernel/http.js';
 import { POST_ERR_NOT_FOUND } from '../posts/errors.js';
-import { emptyBody } from '../posts/schemas.js';
-import { authorizedPost, claimContentWrite } from '../posts/routes.js';
+import { authorizedPost, CONTENT_WRITES } from '../posts/decisions.js';
 import type { ContentRenderer } from '../posts/rendering.js';
 import type { PostsService } from '../posts/service.js';
+import { authorizedComment } from './decisions.js';
 import { COMMENT_ERR_NOT_FOUND, COMMENT_ERR_POST_NOT_PUBLISHED } from './errors.js';
 import type { CommentRecord, CommentsRepository } from './repository.js';
 import { commentCursorSchema, commentPageSchema, commentSchema, createCommentBody, listCommentsQuery, type CommentView } from './schemas.js';
@@ -23,23 +20,6 @@ export interface CommentsRoutesOptions {
   readonly renderer: ContentRenderer;
   readonly cursors: CursorCodec;
   readonly now?: () => Date;
-}
-
-/** The fields abilities look at: who wrote it, whether it is hidden, whether its post is published. */
-function commentSubject(comment: CommentRecord): { id: string; authorId: string; hidden: boolean; postPublished: boolean } {
-  return { id: comment.id, authorId: comment.authorId, hidden: comment.hidden, postPublished: comment.postPublished };
-}
-
-/**
- * Loads the comment and decides `action` on it: the comment, or null once the answer (404 when
- * the caller may not know it exists, 403 otherwise) is sent. The API and the pages share it.
- */
-export async function authorizedComment(comments: CommentsRepository, request: FastifyRequest, reply: FastifyReply, id: string, action: 'delete' | 'hide'): Promise<CommentRecord | null> {
-  const comment = await comments.findById(id);
-  const decision = comment === null ? 'not_found' : request.authorize(action, 'Comment', commentSubject(comment));
-  if (decision === 'not_found') fail(reply, new COMMENT_ERR_NOT_FOUND());
-  else if (decision === 'forbidden') fail(reply, new AUTHZ_ERR_FORBIDDEN());
-  return decision === 'allowed' ? comment : null;
 }
 
 /** Comments: plain text under published posts; authors delete their own, moderators hide any. */
@@ -84,13 +64,13 @@ export const commentsRoutes: FastifyPluginAsyncZod<CommentsRoutesOptions> = (app
   });
 
   app.post('/api/posts/:id/comments', {
-    config: { access: { action: 'create', subject: 'Comment' }, scope: 'posts:write' },
+    config: { access: { action: 'create', subject: 'Comment' }, scope: 'posts:write', rateLimit: CONTENT_WRITES },
     schema: { params: idParams, querystring: noQuery, body: createCommentBody, response: { 201: commentSchema } },
   }, async (request, reply) => {
     const post = await authorizedPost(posts, request, reply, request.params.id, 'read');
     if (post === null) return reply;
     if (post.status !== 'published') return fail(reply, new COMMENT_ERR_POST_NOT_PUBLISHED());
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
+    if (!(await reply.spendRateLimit())) return reply;
     const id = randomUUID();
     // The post may be deleted between the check and the insert: then there is nothing to comment on.
     const inserted = await comments.insert({ id, postId: post.id, authorId: request.principal?.id ?? '', body: request.body.body, now: new Date(Math.floor(now().getTime())) });

@@ -1,6 +1,5 @@
 import MarkdownIt from 'markdown-it';
 import type Token from 'markdown-it/lib/token.mjs';
-import { POST_ERR_TOO_LARGE_RENDERED } from './errors.js';
 import sanitizeHtml, { type IFrame, type IOptions, type Attributes } from 'sanitize-html';
 
 /**
@@ -82,11 +81,11 @@ function renderedSizeEstimate(tokens: readonly Token[]): number {
 /** Renders user content to HTML that is safe to insert into a page as is. */
 export interface ContentRenderer {
   /**
-   * Markdown (raw HTML allowed in it) to sanitized HTML, for a post body. Run on write. Throws
-   * `POST_ERR_TOO_LARGE_RENDERED` (400) when the HTML would exceed {@link POST_HTML_MAX_BYTES},
-   * checked on the parsed tokens before any HTML is built.
+   * Markdown (raw HTML allowed in it) to sanitized HTML, for a post body. Run on write. Null
+   * when the HTML would exceed {@link POST_HTML_MAX_BYTES}, checked on the parsed tokens before
+   * any HTML is built (the caller refuses the post with `POST_ERR_TOO_LARGE_RENDERED`).
    */
-  post(markdown: string): string;
+  post(markdown: string): string | null;
   /** Plain text to escaped HTML, line breaks as `<br>`; never parsed as HTML or Markdown. */
   comment(text: string): string;
   /** The sanitizing step of `post` alone, for HTML that is already rendered. Idempotent. */
@@ -205,9 +204,9 @@ export function createContentRenderer(): ContentRenderer {
       const env = {};
       const tokens = markdown.parse(source, env);
       // Far over the limit: refused before building megabytes of HTML to measure them.
-      if (renderedSizeEstimate(tokens) > 4 * POST_HTML_MAX_BYTES) throw new POST_ERR_TOO_LARGE_RENDERED();
+      if (renderedSizeEstimate(tokens) > 4 * POST_HTML_MAX_BYTES) return null;
       const html = sanitize(markdown.renderer.render(tokens, markdown.options, env));
-      if (Buffer.byteLength(html, 'utf8') > POST_HTML_MAX_BYTES) throw new POST_ERR_TOO_LARGE_RENDERED();
+      if (Buffer.byteLength(html, 'utf8') > POST_HTML_MAX_BYTES) return null;
       return html;
     },
     comment: (text) => escapeHtml(text).replace(LINE_BREAK, '<br>'),

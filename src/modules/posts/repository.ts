@@ -1,5 +1,10 @@
 import { sql, type Kysely } from 'kysely';
-import type { DatabaseSchema } from '../../platform/database-schema.js';
+import { isForeignKeyViolation } from '../../platform/database.js';
+import type { AccountsTables } from '../accounts/tables.js';
+import type { PostsTables } from './tables.js';
+
+/** The tables this repository reads and writes. */
+export type PostsDatabase = PostsTables & Pick<AccountsTables, 'users'>;
 
 export type PostStatus = 'draft' | 'published';
 
@@ -30,12 +35,6 @@ export interface PostFilter {
   readonly limit: number;
 }
 
-const FOREIGN_KEY_VIOLATION = '23503';
-
-/** PostgreSQL's answer when a referenced row (the post, the author) is gone. */
-export function isForeignKeyViolation(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'code' in err && err.code === FOREIGN_KEY_VIOLATION;
-}
 
 /** Escapes LIKE's wildcards, so a search for `100%` or `a_b` matches those characters only. */
 export function likeSubstring(text: string): string {
@@ -44,7 +43,7 @@ export function likeSubstring(text: string): string {
 }
 
 /** Post persistence through Kysely builders only: every value is a bound parameter. */
-export function createPostsRepository(db: Kysely<DatabaseSchema>) {
+export function createPostsRepository(db: Kysely<PostsDatabase>) {
   const posts = () => db.selectFrom('posts')
     .innerJoin('users', 'users.id', 'posts.author_id')
     .select([

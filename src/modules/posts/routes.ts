@@ -1,48 +1,23 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AUTH_ERR_UNAUTHENTICATED } from '../../security/authentication.js';
-import { AUTHZ_ERR_FORBIDDEN } from '../../security/authorization.js';
-import { RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
+import { AUTH_ERR_UNAUTHENTICATED, RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { idParams } from '../../security/schema-primitives.js';
-import { fail, limited } from '../accounts/routes.js';
-import { noQuery } from '../accounts/schemas.js';
-import { CONTENT_ERR_TOO_MANY_WRITES, POST_ERR_NOT_FOUND } from './errors.js';
-import type { PostRecord } from './repository.js';
-import { createPostBody, emptyBody, listPostsQuery, POST_ROUTE_BODY_LIMIT, postPageSchema, postSchema, previewBody, previewSchema, updatePostBody } from './schemas.js';
-import { postSubject, postView, type PostsService } from './service.js';
+import { emptyBody, fail, noQuery } from '../../kernel/http.js';
+import { authorizedPost, CONTENT_WRITES, PREVIEWS, type PostAction } from './decisions.js';
+import { POST_ERR_NOT_FOUND, POST_ERR_TOO_LARGE_RENDERED } from './errors.js';
+import { createPostBody, listPostsQuery, POST_ROUTE_BODY_LIMIT, postPageSchema, postSchema, previewBody, previewSchema, updatePostBody } from './schemas.js';
+import { postView, type PostsService } from './service.js';
 
 export interface PostsRoutesOptions {
   readonly posts: PostsService;
 }
 
-type Action = 'read' | 'update' | 'delete' | 'publish' | 'unpublish';
-
-/**
- * Loads the post and decides `action` on it: the post, or null once the answer is sent (404
- * when the caller may not know it exists, 403 when it may see it but not do this).
- */
-export async function authorizedPost(posts: PostsService, request: FastifyRequest, reply: FastifyReply, id: string, action: Action): Promise<PostRecord | null> {
-  const post = await posts.find(id);
-  const decision = post === null ? 'not_found' : request.authorize(action, 'Post', postSubject(post));
-  if (decision === 'not_found') fail(reply, new POST_ERR_NOT_FOUND());
-  else if (decision === 'forbidden') fail(reply, new AUTHZ_ERR_FORBIDDEN());
-  return decision === 'allowed' ? post : null;
-}
-
-/** Spends one content write for the signed-in user; false when the reply (429) was sent. */
-export async function claimContentWrite(posts: PostsService, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-  const claim = await posts.claimWrite(request.principal?.id ?? '');
-  if (claim.allowed) return true;
-  request.server.securityEvents.recordFor(request, 'excess_rate_limit_exceeded', { details: { limit: 'content_writes' } });
-  limited(reply, { ok: false, reason: 'limited', retryAfterSeconds: claim.retryAfterSeconds }, new CONTENT_ERR_TOO_MANY_WRITES());
-  return false;
-}
-
 /** The posts API: a public list of published posts, and each author's own drafts and posts. */
 export const postsRoutes: FastifyPluginAsyncZod<PostsRoutesOptions> = (app, { posts }) => {
   const read = { access: { action: 'read', subject: 'Post' }, scope: 'posts:read' } as const;
-  const write = (action: Action | 'create') => ({ access: { action, subject: 'Post' }, scope: 'posts:write' } as const);
+  const write = (action: PostAction | 'create') => ({ access: { action, subject: 'Post' }, scope: 'posts:write' } as const);
+  // Creating and editing spend the user's content writes; the preview has its own budget.
+  const writeLimited = (action: 'create' | 'update') => ({ ...write(action), rateLimit: CONTENT_WRITES });
 
   app.get('/api/posts', {
     config: read,
@@ -67,12 +42,13 @@ export const postsRoutes: FastifyPluginAsyncZod<PostsRoutesOptions> = (app, { po
   });
 
   app.post('/api/posts', {
-    config: write('create'),
+    config: writeLimited('create'),
     bodyLimit: POST_ROUTE_BODY_LIMIT,
     schema: { querystring: noQuery, body: createPostBody, response: { 201: postSchema } },
   }, async (request, reply) => {
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
+    if (!(await reply.spendRateLimit())) return reply;
     const post = await posts.create(request.principal?.id ?? '', request.body);
+    if (post === 'too_large') return fail(reply, new POST_ERR_TOO_LARGE_RENDERED());
     // The account was deleted while this request ran: nobody is signed in any more.
     if (post === null) return fail(reply, new AUTH_ERR_UNAUTHENTICATED());
     void reply.code(201).header('location', `/api/posts/${post.id}`);
@@ -81,25 +57,26 @@ export const postsRoutes: FastifyPluginAsyncZod<PostsRoutesOptions> = (app, { po
 
   // The editor's live preview: Markdown in, the HTML saving would store out, nothing saved.
   app.post('/api/posts/preview', {
-    config: write('create'),
+    config: { ...write('create'), rateLimit: PREVIEWS },
     bodyLimit: POST_ROUTE_BODY_LIMIT,
     schema: { querystring: noQuery, body: previewBody, response: { 200: previewSchema } },
-  }, async (request, reply) => {
-    const preview = await posts.preview(request.principal?.id ?? '', request.body.body);
-    if ('html' in preview) return preview;
-    request.server.securityEvents.recordFor(request, 'excess_rate_limit_exceeded', { details: { limit: 'previews' } });
-    return limited(reply, { ok: false, reason: 'limited', retryAfterSeconds: preview.retryAfterSeconds }, new CONTENT_ERR_TOO_MANY_WRITES());
+  }, (request, reply) => {
+    const preview = posts.preview(request.body.body);
+    if (preview !== 'too_large') return preview;
+    // Sent here; a synchronous handler that has sent its reply returns nothing.
+    return void fail(reply, new POST_ERR_TOO_LARGE_RENDERED());
   });
 
   app.patch('/api/posts/:id', {
-    config: write('update'),
+    config: writeLimited('update'),
     bodyLimit: POST_ROUTE_BODY_LIMIT,
     schema: { params: idParams, querystring: noQuery, body: updatePostBody, response: { 200: postSchema } },
   }, async (request, reply) => {
     const post = await authorizedPost(posts, request, reply, request.params.id, 'update');
     if (post === null) return reply;
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
+    if (!(await reply.spendRateLimit())) return reply;
     const updated = await posts.update(post.id, request.body);
+    if (updated === 'too_large') return fail(reply, new POST_ERR_TOO_LARGE_RENDERED());
     return updated === null ? fail(reply, new POST_ERR_NOT_FOUND()) : postView(updated);
   });
 

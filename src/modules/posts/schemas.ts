@@ -25,7 +25,6 @@ export const tagsSchema = z.array(tagSchema).max(MAX_TAGS).transform((tags) => [
 export const createPostBody = z.strictObject({ title: titleSchema, body: markdownSchema, tags: tagsSchema.default([]) });
 export const updatePostBody = z.strictObject({ title: titleSchema.optional(), body: markdownSchema.optional(), tags: tagsSchema.optional() })
   .refine((body) => body.title !== undefined || body.body !== undefined || body.tags !== undefined, 'name at least one of title, body, tags');
-export const emptyBody = z.strictObject({}).optional();
 export const previewBody = z.strictObject({ body: markdownSchema });
 export const previewSchema = z.object({ html: z.string() });
 

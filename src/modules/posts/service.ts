@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { AttemptLimiter } from '../../security/brute-force.js';
 import type { CursorCodec } from '../../security/cursors.js';
 import type { ContentRenderer } from './rendering.js';
 import type { PostRecord, PostsRepository } from './repository.js';
@@ -9,10 +8,6 @@ export interface PostsServiceOptions {
   readonly repository: PostsRepository;
   readonly renderer: ContentRenderer;
   readonly cursors: CursorCodec;
-  /** Posts and comments written per user: a flood of 64 KiB posts costs sanitizing time. */
-  readonly writesPerUser: AttemptLimiter;
-  /** Live previews per user: the editor renders as the author types, so they have their own, larger budget. */
-  readonly previewsPerUser: AttemptLimiter;
   readonly now?: () => Date;
 }
 
@@ -42,7 +37,7 @@ export function postView(post: PostRecord): PostView {
  * Posts: Markdown in, sanitized HTML stored beside it, on write only. Authorization is the
  * caller's (the routes decide with `request.authorize` before calling a write here).
  */
-export function createPostsService({ repository, renderer, cursors, writesPerUser, previewsPerUser, now = () => new Date() }: PostsServiceOptions) {
+export function createPostsService({ repository, renderer, cursors, now = () => new Date() }: PostsServiceOptions) {
   // Milliseconds only: JavaScript dates carry no more, so keyset cursors compare exactly.
   const clock = () => new Date(Math.floor(now().getTime()));
   return {
@@ -78,30 +73,31 @@ export function createPostsService({ repository, renderer, cursors, writesPerUse
       return repository.findById(id);
     },
 
-    /** Spends one of the user's content writes; the retry delay when there are none left. */
-    async claimWrite(userId: string): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }> {
-      return writesPerUser.consume(userId);
+    /**
+     * Renders Markdown as saving would, without saving (the route spends the user's preview
+     * budget); `too_large` when the HTML would exceed what a post may hold.
+     */
+    preview(markdown: string): { html: string } | 'too_large' {
+      const html = renderer.post(markdown);
+      return html === null ? 'too_large' : { html };
     },
 
-    /** The new draft; null when its author was deleted while it was written (or right after). */
-    /** Renders Markdown as saving would, without saving; the retry delay when the user's preview budget is spent. */
-    async preview(userId: string, markdown: string): Promise<{ html: string } | { retryAfterSeconds: number }> {
-      const claim = await previewsPerUser.consume(userId);
-      if (!claim.allowed) return { retryAfterSeconds: claim.retryAfterSeconds };
-      return { html: renderer.post(markdown) };
-    },
-
-    async create(authorId: string, input: { title: string; body: string; tags: readonly string[] }): Promise<PostRecord | null> {
+    /** The new draft; null when its author was deleted while it was written (or right after); `too_large` as for a preview. */
+    async create(authorId: string, input: { title: string; body: string; tags: readonly string[] }): Promise<PostRecord | null | 'too_large'> {
       const id = randomUUID();
-      if (!(await repository.insert({ id, authorId, title: input.title, body: input.body, html: renderer.post(input.body), tags: input.tags, now: clock() }))) return null;
+      const html = renderer.post(input.body);
+      if (html === null) return 'too_large';
+      if (!(await repository.insert({ id, authorId, title: input.title, body: input.body, html, tags: input.tags, now: clock() }))) return null;
       return repository.findById(id);
     },
 
-    /** The post after the edit; null when it was deleted meanwhile. */
-    async update(id: string, input: { title?: string | undefined; body?: string | undefined; tags?: readonly string[] | undefined }): Promise<PostRecord | null> {
+    /** The post after the edit; null when it was deleted meanwhile; `too_large` (nothing changed) as for a preview. */
+    async update(id: string, input: { title?: string | undefined; body?: string | undefined; tags?: readonly string[] | undefined }): Promise<PostRecord | null | 'too_large'> {
+      const html = input.body === undefined ? undefined : renderer.post(input.body);
+      if (html === null) return 'too_large';
       const changes = {
         ...(input.title === undefined ? {} : { title: input.title }),
-        ...(input.body === undefined ? {} : { body: input.body, html: renderer.post(input.body) }),
+        ...(input.body === undefined || html === undefined ? {} : { body: input.body, html }),
         ...(input.tags === undefined ? {} : { tags: input.tags }),
         now: clock(),
       };

@@ -1,5 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { DatabaseSchema } from '../../platform/database-schema.js';
+import type { TokensTables } from './tables.js';
+
+/** The tables this repository reads and writes. */
+export type TokensDatabase = TokensTables;
 
 export interface RefreshTokenRecord {
   readonly familyId: string;
@@ -18,7 +21,7 @@ export interface PersonalTokenRecord {
 }
 
 /** Refresh and personal access tokens, by SHA-256 only, through Kysely builders. */
-export function createTokensRepository(db: Kysely<DatabaseSchema>) {
+export function createTokensRepository(db: Kysely<TokensDatabase>) {
   return {
     async insertRefreshToken(token: { tokenHash: string; familyId: string; userId: string; scope: string; expiresAt: Date }): Promise<void> {
       await db.insertInto('refresh_tokens').values({ token_hash: token.tokenHash, family_id: token.familyId, user_id: token.userId, scope: token.scope, expires_at: token.expiresAt, used_at: null }).execute();

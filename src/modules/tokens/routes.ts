@@ -1,21 +1,18 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { SigningKeySet } from '../../security/signing-keys.js';
+import { context, fail, limited, noQuery, secondFactorRequired } from '../../kernel/http.js';
+import { AUTH_ERR_UNAUTHENTICATED } from '../../security/errors.js';
 import { AUTH_ERR_INVALID_CREDENTIALS, AUTH_ERR_LOCKED } from '../accounts/errors.js';
-import { context, fail, limited } from '../accounts/routes.js';
-import type { AccountsService } from '../accounts/service.js';
 import { TOKEN_ERR_INVALID_GRANT, TOKEN_ERR_INVALID_SCOPE, TOKEN_ERR_LIMIT, TOKEN_ERR_NOT_FOUND } from './errors.js';
 import {
-  createdPersonalTokenSchema, createPersonalTokenBody, jwksSchema, noQuery, passwordGrantBody, personalTokenParams, personalTokenSchema,
+  createdPersonalTokenSchema, createPersonalTokenBody, jwksSchema, passwordGrantBody, personalTokenParams, personalTokenSchema,
   refreshBody, revokeBody, tokenResponse,
 } from './schemas.js';
 import type { TokenPair, TokensService } from './service.js';
 
 export interface TokensRoutesOptions {
   readonly tokens: TokensService;
-  readonly accounts: AccountsService;
-  readonly keys: SigningKeySet;
 }
 
 // The token endpoints set no cookie and read none: a cross-site page can make the browser
@@ -31,7 +28,8 @@ function sendPair(reply: FastifyReply, pair: TokenPair): TokenPair {
 }
 
 /** The API token endpoints, JWKS, and personal access tokens under /api/account/tokens. */
-export const tokensRoutes: FastifyPluginAsyncZod<TokensRoutesOptions> = (app, { tokens, accounts, keys }) => {
+export const tokensRoutes: FastifyPluginAsyncZod<TokensRoutesOptions> = (app, { tokens }) => {
+  const { accounts, signingKeys: keys } = app;
   app.post('/api/auth/token', {
     config: TOKEN_ENDPOINT,
     schema: { querystring: noQuery, body: passwordGrantBody, response: { 200: tokenResponse } },
@@ -42,10 +40,19 @@ export const tokensRoutes: FastifyPluginAsyncZod<TokensRoutesOptions> = (app, { 
     if (!checked.ok) {
       return checked.reason === 'limited' ? limited(reply, checked, new AUTH_ERR_LOCKED()) : fail(reply, new AUTH_ERR_INVALID_CREDENTIALS());
     }
+    // An account with a second factor gets no pair yet: a single-use challenge continues at
+    // POST /api/auth/token/second-factor (the mfa module).
+    const challenge = await app.identity.challengeSecondFactor({
+      userId: checked.user.id, purpose: 'token', fingerprint: accounts.credentialsFingerprint(checked.user),
+      ...(request.body.scope === undefined ? {} : { scope: request.body.scope }),
+    });
+    if (challenge !== null) return secondFactorRequired(reply, challenge);
     // A password reset that lands while this request runs must not leave it with a pair.
     const pair = await tokens.issueForUser(checked.user, request.body.scope, ctx.audit, () => accounts.credentialsUnchanged(checked.user));
     if (pair === 'invalid_scope') return fail(reply, new TOKEN_ERR_INVALID_SCOPE());
     if (pair === 'revoked') return fail(reply, new AUTH_ERR_INVALID_CREDENTIALS());
+    // No cookie here: the client's User-Agent and network stand for its device.
+    await accounts.devices.signedIn(request, null, checked.user.id, 'token');
     return sendPair(reply, pair);
   });
 
@@ -84,11 +91,11 @@ export const tokensRoutes: FastifyPluginAsyncZod<TokensRoutesOptions> = (app, { 
   }, async (request) => ({ tokens: await tokens.listPersonalTokens(request.principal?.id ?? '') }));
 
   app.post('/api/account/tokens', {
-    config: { access: 'authenticated' },
-    schema: { querystring: noQuery, body: createPersonalTokenBody, response: { 201: createdPersonalTokenSchema } },
+    config: { access: 'authenticated', stepUp: true },
+    schema: { querystring: noQuery, body: createPersonalTokenBody(app.scopes.all), response: { 201: createdPersonalTokenSchema } },
   }, async (request, reply) => {
     const principal = request.principal;
-    if (principal === null) return fail(reply, { code: 'AUTH_ERR_UNAUTHENTICATED', message: 'Sign in first.', statusCode: 401 });
+    if (principal === null) return fail(reply, new AUTH_ERR_UNAUTHENTICATED());
     const created = await tokens.createPersonalToken(principal, request.body, context(request).audit);
     if (!created.ok) return fail(reply, created.reason === 'scope' ? new TOKEN_ERR_INVALID_SCOPE() : new TOKEN_ERR_LIMIT());
     return reply.code(201).send({ ...created.view, token: created.token });

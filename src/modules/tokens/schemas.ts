@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { emailSchema, passwordSchema } from '../accounts/schemas.js';
-import { SCOPES } from './scopes.js';
 
-export const noQuery = z.strictObject({});
-const scopeSchema = z.enum(SCOPES);
 // OAuth's space-separated scope string; each entry is checked against the vocabulary by the service.
 const scopeString = z.string().min(1).max(256).regex(/^[a-z: ]+$/, 'space-separated scopes');
 
@@ -21,11 +18,14 @@ export const tokenResponse = z.object({
   scope: z.string(),
 });
 
-export const createPersonalTokenBody = z.strictObject({
-  name: z.string().max(400).transform((name) => name.trim().normalize('NFC')).pipe(z.string().min(1).max(100)),
-  scopes: z.array(scopeSchema).min(1).max(SCOPES.length),
-  expiresInDays: z.number().int().min(1).max(365),
-});
+/** A personal token's request; `scopes` is the modules' vocabulary (`app.scopes.all`). */
+export function createPersonalTokenBody(scopes: readonly string[]) {
+  return z.strictObject({
+    name: z.string().max(400).transform((name) => name.trim().normalize('NFC')).pipe(z.string().min(1).max(100)),
+    scopes: z.array(z.enum(scopes as [string, ...string[]])).min(1).max(scopes.length),
+    expiresInDays: z.number().int().min(1).max(365),
+  });
+}
 
 export const personalTokenSchema = z.object({
   id: z.uuid(),

@@ -1,10 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { AccessTokens } from '../../security/access-tokens.js';
 import type { BearerResolution } from '../../security/authentication.js';
-import type { Audit } from '../accounts/service.js';
+import type { Audit } from '../../kernel/http.js';
+import type { ScopeVocabulary } from '../../kernel/module.js';
 import { isWellFormedPersonalToken, generatePersonalToken, PERSONAL_TOKEN_PREFIX } from './personal-token.js';
 import type { TokensRepository } from './repository.js';
-import { isScope, limitToRole, scopesForRole, type Scope } from './scopes.js';
 
 export interface TokenUser {
   readonly id: string;
@@ -14,6 +14,8 @@ export interface TokenUser {
 export interface TokensServiceOptions {
   readonly repository: TokensRepository;
   readonly accessTokens: AccessTokens;
+  /** The modules' scopes, and what each role may delegate. */
+  readonly scopes: ScopeVocabulary;
   /** The user behind a token, or null when gone or disabled. */
   readonly findUser: (userId: string) => Promise<TokenUser | null>;
   readonly refreshTtlMs: number;
@@ -45,7 +47,7 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
 
 /** API tokens: access/refresh pairs, personal access tokens, and bearer resolution for authentication. */
 export function createTokensService(options: TokensServiceOptions) {
-  const { repository, accessTokens, findUser, refreshTtlMs } = options;
+  const { repository, accessTokens, findUser, refreshTtlMs, scopes: vocabulary } = options;
   const now = options.now ?? Date.now;
 
   /**
@@ -55,7 +57,7 @@ export function createTokensService(options: TokensServiceOptions) {
    * runs after it, and then deletes the new refresh token and refuses the access token (issued
    * before its marker). Without it, a thief refreshing in a loop could outlive a reset.
    */
-  async function issuePair(userId: string, scopes: readonly Scope[], familyId: string, expiresAt: Date, stillValid: () => Promise<boolean>): Promise<TokenPair | null> {
+  async function issuePair(userId: string, scopes: readonly string[], familyId: string, expiresAt: Date, stillValid: () => Promise<boolean>): Promise<TokenPair | null> {
     const refreshToken = randomBytes(32).toString('base64url');
     const scope = scopes.join(' ');
     await repository.deleteExpiredRefreshTokens(userId, new Date(now()));
@@ -76,17 +78,18 @@ export function createTokensService(options: TokensServiceOptions) {
     if (found === null) return { ok: false, reason: 'unknown_or_expired', kind };
     const user = await findUser(found.userId);
     if (user === null) return { ok: false, reason: 'user_gone', kind };
-    return { ok: true, principal: { id: user.id, role: user.role, credential: 'bearer', scopes: limitToRole(found.scope.split(' '), user.role) } };
+    return { ok: true, principal: { id: user.id, role: user.role, credential: 'bearer', scopes: vocabulary.limitToRole(found.scope.split(' '), user.role) }, user };
   }
 
   async function resolveAccess(token: string): Promise<BearerResolution> {
     const kind = 'access';
     const verified = await accessTokens.verify(token);
     if (!verified.ok) return { ok: false, reason: verified.reason, kind };
-    const user = await findUser(verified.claims.userId);
+    // The user as of the version read with the revocation check: no second lookup.
+    const { user } = verified;
     if (user === null) return { ok: false, reason: 'user_gone', kind };
     // Scopes are cut to the role the user has now, so a demotion shrinks every live token at once.
-    return { ok: true, principal: { id: user.id, role: user.role, credential: 'bearer', scopes: limitToRole(verified.claims.scopes, user.role) } };
+    return { ok: true, principal: { id: user.id, role: user.role, credential: 'bearer', scopes: vocabulary.limitToRole(verified.claims.scopes, user.role) }, user };
   }
 
   return {
@@ -95,10 +98,10 @@ export function createTokensService(options: TokensServiceOptions) {
      * none are named); null when one is unknown or beyond the role.
      */
     async issueForUser(user: TokenUser, requested: string | undefined, audit: Audit, credentialsStillValid: () => Promise<boolean>): Promise<TokenPair | 'invalid_scope' | 'revoked'> {
-      const allowed = scopesForRole(user.role);
+      const allowed = vocabulary.forRole(user.role);
       const names = requested === undefined ? [...allowed] : requested.split(' ');
-      if (names.some((name) => !isScope(name) || !allowed.includes(name))) return 'invalid_scope';
-      const scopes = limitToRole(names, user.role);
+      if (names.some((name) => !allowed.includes(name))) return 'invalid_scope';
+      const scopes = vocabulary.limitToRole(names, user.role);
       // A family lives refreshTtlMs from sign-in, however often it is refreshed.
       const pair = await issuePair(user.id, scopes, randomUUID(), new Date(now() + refreshTtlMs), credentialsStillValid);
       if (pair === null) {
@@ -132,7 +135,7 @@ export function createTokensService(options: TokensServiceOptions) {
         return null;
       }
       const user = await findUser(spent.userId);
-      const scopes = user === null ? [] : limitToRole(spent.scope.split(' '), user.role);
+      const scopes = user === null ? [] : vocabulary.limitToRole(spent.scope.split(' '), user.role);
       if (user === null || scopes.length === 0) {
         await repository.deleteRefreshFamily(spent.familyId);
         audit('authn_token_invalid', { actor: spent.userId, details: { kind: 'refresh', reason: user === null ? 'user_gone' : 'no_scope_left' } });
@@ -176,8 +179,9 @@ export function createTokensService(options: TokensServiceOptions) {
     /** Ends the user's refresh families and outstanding access tokens, and with `personal` their personal tokens. */
     async revokeAllForUser(userId: string, revokeOptions: { readonly personal: boolean }): Promise<void> {
       await repository.deleteRefreshTokensOfUser(userId);
-      await accessTokens.revokeAllForUser(userId);
       if (revokeOptions.personal) await repository.deletePersonalTokensOfUser(userId);
+      // Last: it ends with the shared store's marker, the one step that may fail after the commit.
+      await accessTokens.revokeAllForUser(userId);
     },
 
     /** A personal access token, returned once; only its SHA-256 is kept. */
@@ -186,12 +190,12 @@ export function createTokensService(options: TokensServiceOptions) {
       input: { readonly name: string; readonly scopes: readonly string[]; readonly expiresInDays: number },
       audit: Audit,
     ): Promise<{ ok: true; token: string; view: PersonalTokenView } | { ok: false; reason: 'scope' | 'limit' }> {
-      const allowed = scopesForRole(user.role);
-      if (input.scopes.some((scope) => !isScope(scope) || !allowed.includes(scope))) return { ok: false, reason: 'scope' };
+      const allowed = vocabulary.forRole(user.role);
+      if (input.scopes.some((scope) => !allowed.includes(scope))) return { ok: false, reason: 'scope' };
       if ((await repository.countPersonalTokens(user.id)) >= MAX_PERSONAL_TOKENS) return { ok: false, reason: 'limit' };
       const token = generatePersonalToken();
       const id = randomUUID();
-      const scopes = limitToRole(input.scopes, user.role);
+      const scopes = vocabulary.limitToRole(input.scopes, user.role);
       const createdAt = new Date(now());
       const expiresAt = new Date(now() + input.expiresInDays * 86_400_000);
       await repository.insertPersonalToken({ id, userId: user.id, name: input.name, tokenHash: sha256(token), scope: scopes.join(' '), expiresAt });

@@ -1,27 +1,22 @@
-import type { Migration, MigrationProvider } from 'kysely';
-import * as foundation from './0001-foundation.js';
-import * as accounts from './0002-accounts.js';
-import * as apiTokens from './0003-api-tokens.js';
-import * as publishing from './0004-publishing.js';
+import type { Migration } from 'kysely';
+import * as securityEvents from './0001-security-events.js';
+import * as signingKeys from './0002-signing-keys.js';
+import * as tokenRevocations from './0003-token-revocations.js';
+import * as securityEventsChain from './0004-security-events-chain.js';
 
 /**
- * Every migration, by name. Imported statically so that the same list works from the
- * TypeScript sources (tsx) and from the build in `dist/`, with no filesystem globbing that
- * could pick up a stray file.
+ * The kernel's own migrations, in order: the tables the kernel writes (security events,
+ * signing keys, access-token revocations), none of the application's. Stored as
+ * `kernel/<name>`; modules list theirs in their definition (kernel/module.ts). Imported
+ * statically so the same list works from the sources and from the build, with no globbing.
  *
- * Adding a migration: create `NNNN-short-name.ts` with the next number (0002, 0003, …),
- * export `up(db: Kysely<unknown>)`, and add it here. Names sort as strings and Kysely
- * refuses to run a migration that sorts before one already applied, so never renumber or
- * edit a released migration; write a new one.
+ * Adding one: `NNNN-short-name.ts` with the next number, exporting `up(db: Kysely<unknown>)`,
+ * appended here. A released migration is never renamed, reordered or edited: write a new one.
+ * `replaces` names what the migration was recorded as before modules owned their tables.
  */
-const migrations: Readonly<Record<string, Migration>> = Object.freeze({
-  '0001-foundation': foundation,
-  '0002-accounts': accounts,
-  '0003-api-tokens': apiTokens,
-  '0004-publishing': publishing,
-});
-
-/** Kysely's `MigrationProvider` over the static list above. */
-export const migrationProvider: MigrationProvider = Object.freeze({
-  getMigrations: () => Promise.resolve(migrations),
-});
+export const KERNEL_MIGRATIONS: readonly { readonly name: string; readonly migration: Migration; readonly replaces?: string }[] = Object.freeze([
+  { name: '0001-security-events', migration: securityEvents, replaces: '0001-foundation' },
+  { name: '0002-signing-keys', migration: signingKeys, replaces: '0003-api-tokens' },
+  { name: '0003-token-revocations', migration: tokenRevocations, replaces: '0005-token-revocations' },
+  { name: '0004-security-events-chain', migration: securityEventsChain },
+]);

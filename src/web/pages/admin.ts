@@ -1,13 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ROLES } from '../../modules/access/abilities.js';
-import { fail } from '../../modules/accounts/routes.js';
+import { ROLES } from '../../security/authorization.js';
+import { fail } from '../../kernel/http.js';
 import { emailAad } from '../../modules/accounts/users.js';
 import { eventCursorSchema, listEventsQuery, roleSchema, userCursorSchema } from '../../modules/admin/schemas.js';
 import { changeUserAsAdmin } from '../../modules/admin/user-changes.js';
-import { AUTHZ_ERR_FORBIDDEN } from '../../security/authorization.js';
-import { RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
+import { AUTHZ_ERR_FORBIDDEN, RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { SECURITY_EVENTS } from '../../security/security-events.js';
 import { cursorSchema, idParams } from '../../security/schema-primitives.js';
 import { formBody } from '../forms.js';
@@ -18,6 +17,8 @@ import { renderPage, seeOther } from '../render.js';
 const USERS_PER_PAGE = 25;
 const EVENTS_PER_PAGE = 25;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const ACTOR_FILTER = /^[A-Za-z0-9_:-]{1,64}$/;
+const UUID_LIKE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NOTICES = { changed: 'The user is changed; their sessions and API tokens are revoked.', unchanged: 'Nothing to change.' } as const;
 const CHANGE_ERRORS = {
   self_change: { status: 403, message: 'You cannot change your own role or disable your own account: another administrator has to.' },
@@ -66,23 +67,13 @@ export const adminPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, {
     const from = query.from === undefined || query.from === '' ? undefined : dayStart(query.from);
     const to = query.to === undefined || query.to === '' ? undefined : dayStart(query.to, true);
     if (from === null || to === null) return fail(reply, new RAMPART_ERR_BAD_REQUEST());
-    const users = await repository.listUsers({ ...(afterUser === undefined ? {} : { after: { name: afterUser.n, id: afterUser.i } }), limit: USERS_PER_PAGE + 1 });
-    const shownUsers = users.slice(0, USERS_PER_PAGE);
-    const lastUser = shownUsers.at(-1);
+    const users = await repository.listUsers({ after: afterUser === undefined ? undefined : { name: afterUser.n, id: afterUser.i }, limit: USERS_PER_PAGE });
     const event = query.event === '' ? undefined : query.event;
     const actor = query.actor === '' ? undefined : query.actor;
     const events = request.ability().can('read', 'SecurityEvent')
-      ? await repository.listEvents({
-        ...(event === undefined ? {} : { event }),
-        ...(actor === undefined ? {} : { actor }),
-        ...(from === undefined ? {} : { from }),
-        ...(to === undefined ? {} : { to }),
-        ...(beforeEvent === undefined ? {} : { beforeId: beforeEvent.i }),
-        limit: EVENTS_PER_PAGE + 1,
-      })
-      : [];
-    const shownEvents = events.slice(0, EVENTS_PER_PAGE);
-    const lastEvent = shownEvents.at(-1);
+      ? await repository.listEvents({ event, actor, from, to, beforeId: beforeEvent?.i, limit: EVENTS_PER_PAGE })
+      : { items: [], continueAfter: undefined };
+    const actorNames = await repository.userNames(events.items.map((e) => e.actor ?? ''));
     const filters = { event: event ?? '', actor: actor ?? '', from: query.from ?? '', to: query.to ?? '' };
     const link = (params: Record<string, string>) => `/admin?${new URLSearchParams(Object.entries(params).filter(([, v]) => v !== '')).toString()}`;
     const me = request.principal?.id ?? '';
@@ -91,7 +82,7 @@ export const adminPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, {
       notice: query.done === undefined ? '' : NOTICES[query.done],
       error: extra.error ?? '',
       roles: ROLES,
-      users: shownUsers.map((u) => ({
+      users: users.items.map((u) => ({
         id: u.id,
         name: u.name,
         // A row whose email no longer opens is shown without it (crypt_decrypt_fail is recorded).
@@ -101,20 +92,30 @@ export const adminPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, {
         verified: u.emailVerified,
         self: u.id === me,
       })),
-      nextUsers: users.length > USERS_PER_PAGE && lastUser !== undefined ? link({ ...filters, users: userCursors.encode({ n: lastUser.name, i: lastUser.id }) }) : '',
+      nextUsers: users.continueAfter === undefined ? '' : link({ ...filters, users: userCursors.encode({ n: users.continueAfter.name, i: users.continueAfter.id }) }),
       eventNames: Object.keys(SECURITY_EVENTS).sort(),
       filters,
-      events: shownEvents.map((e) => ({ id: e.id, at: e.occurred_at.toISOString().slice(0, 19).replace('T', ' '), event: e.event, severity: e.severity, actor: e.actor ?? '', ip: e.client_ip ?? '', details: JSON.stringify(e.details) })),
-      nextEvents: events.length > EVENTS_PER_PAGE && lastEvent !== undefined ? link({ ...filters, events: eventCursors.encode({ i: lastEvent.id }) }) : '',
+      events: events.items.map((e) => ({
+        id: e.id,
+        at: e.occurred_at.toISOString().slice(0, 19).replace('T', ' '),
+        event: e.event,
+        severity: e.severity,
+        // By name, linked to the events of that actor; the id stays in the link's title.
+        actor: e.actor === null ? null : { id: e.actor, name: actorNames.get(e.actor) ?? (UUID_LIKE.test(e.actor) ? '(deleted user)' : e.actor), href: ACTOR_FILTER.test(e.actor) ? link({ actor: e.actor }) : '' },
+        ip: e.client_ip ?? '',
+        details: JSON.stringify(e.details),
+        detailsFull: JSON.stringify(e.details, null, 2),
+      })),
+      nextEvents: events.continueAfter === undefined ? '' : link({ ...filters, events: eventCursors.encode({ i: events.continueAfter.id }) }),
     }, { status: extra.status ?? 200 });
   }
 
-  app.get('/admin', { config: { access: { action: 'read', subject: 'User' }, page: true }, schema: { querystring: adminQuery, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.get('/admin', { config: { access: { action: 'read', subject: 'User' }, page: true, mfa: 'admin' }, schema: { querystring: adminQuery, response: HTML_RESPONSE } }, async (request, reply) => {
     return adminPage(request, reply, request.query);
   });
 
   app.post('/admin/users/:id', {
-    config: { access: { action: 'manage', subject: 'User' }, page: true },
+    config: { access: { action: 'manage', subject: 'User' }, page: true, mfa: 'admin', stepUp: { returnTo: '/admin' } },
     schema: { params: idParams, querystring: NO_QUERY, body: changeForm, response: HTML_RESPONSE },
   }, async (request, reply) => {
     const role = request.body.role === '' ? undefined : request.body.role;

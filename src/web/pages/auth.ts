@@ -1,22 +1,22 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { context } from '../../modules/accounts/routes.js';
+import { AUTH_ERR_INVALID_CREDENTIALS } from '../../modules/accounts/errors.js';
+import { context } from '../../kernel/http.js';
 import { emailSchema, nameSchema } from '../../modules/accounts/schemas.js';
-import type { AccountsService } from '../../modules/accounts/service.js';
-import { endBrowserSession, startBrowserSession } from '../../modules/accounts/sign-in.js';
+import type { Accounts } from '../../modules/accounts/lifecycle.js';
 import { SAFE_FALLBACK, safeNextPath } from '../../security/redirects.js';
-import type { SessionManager } from '../../security/sessions.js';
 import { formBody, textField } from '../forms.js';
 import { HTML_RESPONSE, LINK_QUERY, NO_QUERY, PUBLIC_PAGE, throttled, wellFormedToken } from '../page-routes.js';
 import { renderPage, seeOther } from '../render.js';
+import { secondFactorView } from './second-factor-view.js';
 
 export interface AuthPagesOptions {
-  readonly accounts: AccountsService;
-  readonly sessions: SessionManager;
+  readonly accounts: Accounts;
   readonly passwordMinLength: number;
 }
 
-const INVALID_CREDENTIALS = 'The email or password is incorrect.';
+// The API's words: one answer whatever was wrong, naming what a person can do about it.
+const INVALID_CREDENTIALS = new AUTH_ERR_INVALID_CREDENTIALS().message;
 const INVALID_LINK = 'This link is invalid or has expired. Request a new one.';
 const NOTICES = {
   'signed-out': 'You are signed out.',
@@ -24,13 +24,24 @@ const NOTICES = {
   'password-reset': 'Your password was changed and every session ended: sign in with the new one.',
   deleted: 'Your account was deleted.',
   'admin-created': 'The administrator account exists: sign in.',
+  'email-changed': 'Your new email address is confirmed: sign in with it.',
+  'email-restored': 'Your previous email address is back, and every session was signed out. We mailed it a link to choose a new password: the old one no longer works.',
 } as const;
+const REGISTERED = 'We sent a message to the address you gave. Open its confirmation link within 24 hours to activate your account.';
+const RESEND_SENT = [
+  'If that address has an account waiting for confirmation, a new link is on its way. It works once, within 24 hours.',
+  'If the address is already confirmed, its mail says so instead: sign in, or reset your password if you have forgotten it.',
+];
+const RESET_SENT = 'If that address has an account, a link to choose a new password is on its way. It works once, within 30 minutes.';
+/** The page a form redirects to once it is sent (POST/redirect/GET). */
+const SENT_QUERY = z.strictObject({ done: z.literal('sent').optional() });
 const noticeQuery = z.strictObject({ done: z.enum(Object.keys(NOTICES) as [keyof typeof NOTICES, ...(keyof typeof NOTICES)[]]).optional(), next: z.string().max(4096).optional() });
 
 const loginForm = formBody({ email: textField(320), password: textField(1024), next: textField(4096).optional() });
 const registerForm = formBody({ name: textField(400), email: textField(320), password: textField(1024) });
 const tokenForm = formBody({ token: textField(256) });
 const forgotForm = formBody({ email: textField(320) });
+const resendForm = formBody({ email: textField(320) });
 const resetForm = formBody({ token: textField(256), password: textField(1024) });
 const setupForm = formBody({ token: textField(256), name: textField(400), email: textField(320), password: textField(1024) });
 
@@ -62,14 +73,14 @@ function checkIdentity(input: { name: string; email: string }): { errors: Fields
  * uniform answers); forms post urlencoded with the CSRF token in `_csrf`, and a refused form
  * is rendered again with its message, never with the password.
  */
-export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accounts, sessions, passwordMinLength }) => {
+export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accounts, passwordMinLength }) => {
   const passwordHint = `At least ${passwordMinLength} characters. A few unrelated words make a strong, memorable password.`;
 
   app.get('/login', { config: PUBLIC_PAGE, schema: { querystring: noticeQuery, response: HTML_RESPONSE } }, async (request, reply) => {
     const next = nextPath(request.query.next);
     if (request.principal !== null) return seeOther(reply, next === '' ? '/account' : next);
     const notice = request.query.done === undefined ? '' : NOTICES[request.query.done];
-    return renderPage(request, reply, 'login', { title: 'Sign in', notice, email: '', next }, { form: true });
+    return renderPage(request, reply, 'login', { title: 'Sign in', notice, email: '', next, pageScript: 'passkeys.js' }, { form: true });
   });
 
   app.post('/login', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: loginForm, response: HTML_RESPONSE } }, async (request, reply) => {
@@ -77,23 +88,37 @@ export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accoun
     const echo = request.body.email.slice(0, 254);
     const next = nextPath(request.body.next);
     if (!email.success || request.body.password === '') {
-      return renderPage(request, reply, 'login', { title: 'Sign in', error: 'Enter your email address and password.', email: echo, next }, { form: true, status: 400 });
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: 'Enter your email address and password.', email: echo, next, pageScript: 'passkeys.js' }, { form: true, status: 400 });
     }
     const result = await accounts.login({ email: email.data, password: request.body.password }, context(request));
     if (!result.ok) {
-      if (result.reason === 'limited') return renderPage(request, reply, 'login', { title: 'Sign in', error: throttled(reply, result), email: echo, next }, { form: true, status: 429 });
-      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo, next }, { form: true, status: 401 });
+      if (result.reason === 'limited') return renderPage(request, reply, 'login', { title: 'Sign in', error: throttled(reply, result), email: echo, next, pageScript: 'passkeys.js' }, { form: true, status: 429 });
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo, next, pageScript: 'passkeys.js' }, { form: true, status: 401 });
     }
-    await startBrowserSession(request, reply, sessions, result.token);
+    // An account with a second factor: no session yet, the second-factor page continues the sign-in.
+    const challenge = await app.identity.challengeSecondFactor({ userId: result.user.id, purpose: 'session', fingerprint: result.fingerprint });
+    if (challenge !== null) return renderPage(request, reply, 'second-factor', secondFactorView(challenge.id, challenge.methods, next, ''), { form: true });
+    if (!(await reply.startSession(result.user.id, { stillValid: result.stillValid }))) {
+      return renderPage(request, reply, 'login', { title: 'Sign in', error: INVALID_CREDENTIALS, email: echo, next, pageScript: 'passkeys.js' }, { form: true, status: 401 });
+    }
+    await accounts.devices.signedIn(request, reply, result.user.id, 'password');
     return seeOther(reply, next === '' ? '/account' : next);
   });
 
   app.post('/logout', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: formBody({}), response: HTML_RESPONSE } }, async (request, reply) => {
-    await endBrowserSession(request, reply, sessions);
+    await reply.endSession();
     return seeOther(reply, '/login?done=signed-out');
   });
 
-  app.get('/register', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.get('/register', { config: PUBLIC_PAGE, schema: { querystring: SENT_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    // After a registration (POST/redirect/GET): the same page whether or not the address already had an account.
+    if (request.query.done === 'sent') {
+      return renderPage(request, reply, 'message', {
+        title: 'Check your email',
+        paragraphs: [REGISTERED, 'No mail after a few minutes? Look in your spam folder, or have a new link sent.'],
+        link: { href: '/verify-email/resend', label: 'Send a new link' },
+      });
+    }
     return renderPage(request, reply, 'register', { title: 'Create an account', values: {}, errors: {}, passwordHint }, { form: true });
   });
 
@@ -107,11 +132,9 @@ export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accoun
       if (result.reason === 'limited') return render({}, 429, throttled(reply, result));
       return render({ password: result.message }, 400);
     }
-    // The same page whether or not the address already had an account: registration tells no one who is registered.
-    return renderPage(request, reply, 'message', {
-      title: 'Check your email',
-      paragraphs: [`We sent a confirmation link to ${identity.email}. Open it within 24 hours to activate your account.`],
-    }, { status: 201 });
+    // The same answer whether or not the address already had an account: registration tells no
+    // one who is registered. A redirect, so reloading the page never registers again.
+    return seeOther(reply, '/register?done=sent');
   });
 
   // The mailed link only shows a button: a GET never changes state, so a mail scanner that
@@ -129,7 +152,25 @@ export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accoun
     return renderPage(request, reply, 'verify-email', { title: 'Confirm your email', token: '', error }, { status: result.reason === 'limited' ? 429 : 400 });
   });
 
-  app.get('/forgot-password', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.get('/verify-email/resend', { config: PUBLIC_PAGE, schema: { querystring: SENT_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    // After a request (POST/redirect/GET): the same answer for every address; whether it has an
+    // account, or a confirmed one, shows only in its mailbox.
+    if (request.query.done === 'sent') return renderPage(request, reply, 'message', { title: 'Check your email', paragraphs: RESEND_SENT, link: { href: '/login', label: 'Sign in' } });
+    return renderPage(request, reply, 'resend-verification', { title: 'Send a new confirmation link', email: '' }, { form: true });
+  });
+
+  app.post('/verify-email/resend', { config: PUBLIC_PAGE, schema: { querystring: NO_QUERY, body: resendForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const email = emailSchema.safeParse(request.body.email);
+    const echo = request.body.email.slice(0, 254);
+    const render = (error: string, status: number) => renderPage(request, reply, 'resend-verification', { title: 'Send a new confirmation link', email: echo, error }, { form: true, status });
+    if (!email.success) return render('Enter a valid email address.', 400);
+    const result = await accounts.resendVerification(email.data, context(request));
+    if (!result.ok) return render(throttled(reply, result), 429);
+    return seeOther(reply, '/verify-email/resend?done=sent');
+  });
+
+  app.get('/forgot-password', { config: PUBLIC_PAGE, schema: { querystring: SENT_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {
+    if (request.query.done === 'sent') return renderPage(request, reply, 'message', { title: 'Check your email', paragraphs: [RESET_SENT] });
     return renderPage(request, reply, 'forgot-password', { title: 'Reset your password', email: '' }, { form: true });
   });
 
@@ -140,10 +181,7 @@ export const authPages: FastifyPluginAsyncZod<AuthPagesOptions> = (app, { accoun
     const result = await accounts.requestPasswordReset(email.data, context(request));
     if (!result.ok) return renderPage(request, reply, 'forgot-password', { title: 'Reset your password', email: echo, error: throttled(reply, result) }, { form: true, status: 429 });
     // The same answer for every address: whether a mail went out is never visible here.
-    return renderPage(request, reply, 'message', {
-      title: 'Check your email',
-      paragraphs: ['If that address has an account, a link to choose a new password is on its way. It works once, within 30 minutes.'],
-    });
+    return seeOther(reply, '/forgot-password?done=sent');
   });
 
   app.get('/reset-password', { config: PUBLIC_PAGE, schema: { querystring: LINK_QUERY, response: HTML_RESPONSE } }, async (request, reply) => {

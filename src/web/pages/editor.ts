@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AUTH_ERR_UNAUTHENTICATED } from '../../security/authentication.js';
-import { fail } from '../../modules/accounts/routes.js';
+import { AUTH_ERR_UNAUTHENTICATED } from '../../security/errors.js';
+import { fail } from '../../kernel/http.js';
 import { POST_ERR_NOT_FOUND, POST_ERR_TOO_LARGE_RENDERED } from '../../modules/posts/errors.js';
-import { authorizedPost, claimContentWrite } from '../../modules/posts/routes.js';
+import { authorizedPost, CONTENT_WRITES } from '../../modules/posts/decisions.js';
 import { createPostBody, MAX_TAGS, PAGE_MAX, POST_BODY_MAX_BYTES } from '../../modules/posts/schemas.js';
 import { idParams } from '../../security/schema-primitives.js';
 import { formBody, textField } from '../forms.js';
@@ -23,18 +23,6 @@ const editQuery = z.strictObject({ done: z.enum(['saved', 'created']).optional()
 const mineQuery = z.strictObject({ done: z.enum(['deleted']).optional() });
 const CREATE_POST = { access: { action: 'create', subject: 'Post' }, page: true } as const;
 const UPDATE_POST = { access: { action: 'update', subject: 'Post' }, page: true } as const;
-
-const TOO_LARGE = Symbol('too large');
-
-/** The result, or TOO_LARGE when the Markdown renders to more HTML than a post may hold (the form shows why). */
-async function unlessTooLarge<T>(work: () => Promise<T>): Promise<T | typeof TOO_LARGE> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof POST_ERR_TOO_LARGE_RENDERED) return TOO_LARGE;
-    throw err;
-  }
-}
 
 /** The form's fields checked by the API's own post schema; the messages say how to fix each. */
 function checkPost(fields: EditorFields): { ok: true; value: z.infer<typeof createPostBody> } | { ok: false; errors: Record<string, string> } {
@@ -74,20 +62,21 @@ export const editorPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, 
     return editor(request, reply, { values: { title: '', body: '', tags: '' } });
   });
 
-  app.post('/posts/new', { config: CREATE_POST, bodyLimit: EDITOR_BODY_LIMIT, schema: { querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.post('/posts/new', { config: { ...CREATE_POST, rateLimit: CONTENT_WRITES }, bodyLimit: EDITOR_BODY_LIMIT, schema: { querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
     const values = { title: request.body.title, body: request.body.body, tags: request.body.tags };
     const checked = checkPost(values);
     if (!checked.ok) return editor(request, reply, { values, errors: checked.errors }, 400);
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
-    const post = await unlessTooLarge(() => posts.create(request.principal?.id ?? '', checked.value));
-    if (post === TOO_LARGE) return editor(request, reply, { values, errors: { body: new POST_ERR_TOO_LARGE_RENDERED().message } }, 400);
+    if (!(await reply.spendRateLimit())) return reply;
+    const post = await posts.create(request.principal?.id ?? '', checked.value);
+    // Markdown that renders to more HTML than a post may hold: the form says why.
+    if (post === 'too_large') return editor(request, reply, { values, errors: { body: POST_ERR_TOO_LARGE_RENDERED.message } }, 400);
     if (post === null) return fail(reply, new AUTH_ERR_UNAUTHENTICATED());
     return seeOther(reply, `/posts/${post.id}/edit?done=created`);
   });
 
   // The preview button posts the editor's fields here (formaction): the Markdown goes through
   // the renderer that saving uses, so what the preview shows is what the post will show.
-  app.post('/posts/preview', { config: CREATE_POST, bodyLimit: EDITOR_BODY_LIMIT, schema: { querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.post('/posts/preview', { config: { ...CREATE_POST, rateLimit: CONTENT_WRITES }, bodyLimit: EDITOR_BODY_LIMIT, schema: { querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
     const values = { title: request.body.title, body: request.body.body, tags: request.body.tags };
     const id = request.body.id ?? '';
     let post: { id: string; status: string } | null = null;
@@ -98,9 +87,9 @@ export const editorPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, 
     }
     const checked = checkPost(values);
     if (!checked.ok) return editor(request, reply, { post, values, errors: checked.errors }, 400);
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
-    const preview = await unlessTooLarge(() => Promise.resolve(renderer.post(checked.value.body)));
-    if (preview === TOO_LARGE) return editor(request, reply, { post, values, errors: { body: new POST_ERR_TOO_LARGE_RENDERED().message } }, 400);
+    if (!(await reply.spendRateLimit())) return reply;
+    const preview = renderer.post(checked.value.body);
+    if (preview === null) return editor(request, reply, { post, values, errors: { body: POST_ERR_TOO_LARGE_RENDERED.message } }, 400);
     return editor(request, reply, { post, values, preview });
   });
 
@@ -111,16 +100,16 @@ export const editorPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, 
     return editor(request, reply, { post: { id: post.id, status: post.status }, values: { title: post.title, body: post.body, tags: post.tags.join(', ') }, notice });
   });
 
-  app.post('/posts/:id/edit', { config: UPDATE_POST, bodyLimit: EDITOR_BODY_LIMIT, schema: { params: idParams, querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
+  app.post('/posts/:id/edit', { config: { ...UPDATE_POST, rateLimit: CONTENT_WRITES }, bodyLimit: EDITOR_BODY_LIMIT, schema: { params: idParams, querystring: NO_QUERY, body: editorForm, response: HTML_RESPONSE } }, async (request, reply) => {
     const post = await authorizedPost(posts, request, reply, request.params.id, 'update');
     if (post === null) return reply;
     const values = { title: request.body.title, body: request.body.body, tags: request.body.tags };
     const summary = { id: post.id, status: post.status };
     const checked = checkPost(values);
     if (!checked.ok) return editor(request, reply, { post: summary, values, errors: checked.errors }, 400);
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
-    const updated = await unlessTooLarge(() => posts.update(post.id, checked.value));
-    if (updated === TOO_LARGE) return editor(request, reply, { post: summary, values, errors: { body: new POST_ERR_TOO_LARGE_RENDERED().message } }, 400);
+    if (!(await reply.spendRateLimit())) return reply;
+    const updated = await posts.update(post.id, checked.value);
+    if (updated === 'too_large') return editor(request, reply, { post: summary, values, errors: { body: POST_ERR_TOO_LARGE_RENDERED.message } }, 400);
     if (updated === null) return fail(reply, new POST_ERR_NOT_FOUND());
     return seeOther(reply, `/posts/${post.id}/edit?done=saved`);
   });

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { fail } from '../../modules/accounts/routes.js';
+import { fail } from '../../kernel/http.js';
 import { COMMENT_ERR_POST_NOT_PUBLISHED } from '../../modules/comments/errors.js';
-import { authorizedComment } from '../../modules/comments/routes.js';
+import { authorizedComment } from '../../modules/comments/decisions.js';
 import { createCommentBody } from '../../modules/comments/schemas.js';
 import { POST_ERR_NOT_FOUND } from '../../modules/posts/errors.js';
 import type { PostRecord } from '../../modules/posts/repository.js';
-import { authorizedPost, claimContentWrite } from '../../modules/posts/routes.js';
+import { authorizedPost, CONTENT_WRITES } from '../../modules/posts/decisions.js';
 import { listPostsQuery, tagSchema } from '../../modules/posts/schemas.js';
 import { RAMPART_ERR_BAD_REQUEST, RAMPART_ERR_INVALID_CURSOR } from '../../security/errors.js';
 import { cursorSchema, idParams } from '../../security/schema-primitives.js';
@@ -102,7 +102,7 @@ export const postPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, { 
   });
 
   app.post('/posts/:id/comments', {
-    config: { access: { action: 'create', subject: 'Comment' }, page: true },
+    config: { access: { action: 'create', subject: 'Comment' }, page: true, rateLimit: CONTENT_WRITES },
     schema: { params: idParams, querystring: NO_QUERY, body: commentForm, response: HTML_RESPONSE },
   }, async (request, reply) => {
     const post = await authorizedPost(posts, request, reply, request.params.id, 'read');
@@ -110,7 +110,7 @@ export const postPages: FastifyPluginAsyncZod<PublishingPagesOptions> = (app, { 
     if (post.status !== 'published') return fail(reply, new COMMENT_ERR_POST_NOT_PUBLISHED());
     const body = createCommentBody.safeParse({ body: request.body.body });
     if (!body.success) return showPost(request, reply, post, { error: 'Write a comment of 1 to 4000 characters, without control characters.', draft: request.body.body.slice(0, 4000), status: 400 });
-    if (!(await claimContentWrite(posts, request, reply))) return reply;
+    if (!(await reply.spendRateLimit())) return reply;
     const inserted = await comments.insert({ id: randomUUID(), postId: post.id, authorId: request.principal?.id ?? '', body: body.data.body, now: new Date(Math.floor(now().getTime())) });
     if (!inserted) return fail(reply, new POST_ERR_NOT_FOUND());
     return seeOther(reply, `/posts/${post.id}?done=commented#comments`);

@@ -1,0 +1,160 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Mailer } from '../../platform/mailer.js';
+import type { AlertsRepository } from './repository.js';
+import { SIGNATURE_HEADER, signAlert } from './signature.js';
+
+/** What a webhook receives (JSON), and what a mail describes. */
+export interface AlertPayload {
+  /** Unique per alert: a receiver that remembers ids drops a repeated delivery. */
+  readonly id: string;
+  readonly rule: string;
+  readonly key: string;
+  readonly severity: string;
+  readonly summary: string;
+  readonly count: number;
+  readonly firedAt: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  /** The dashboard listing it. */
+  readonly dashboard: string;
+}
+
+export interface DeliveryOptions {
+  readonly webhook: { readonly url: string; readonly secret: string } | null;
+  readonly attempts: number;
+  readonly retryBaseMs: number;
+  /** The security contact's mail addresses (from its mailto: URIs); empty for none. */
+  readonly mailTo: readonly string[];
+  readonly mailer: Mailer;
+  readonly repository: AlertsRepository;
+  readonly logger: FastifyBaseLogger;
+  readonly now: () => number;
+  /** Per attempt; the receiver must answer within it (default 5 s). */
+  readonly timeoutMs?: number;
+}
+
+export interface Delivery {
+  /** Starts delivering (webhook, then its retries, and mail); returns at once. */
+  deliver(payload: AlertPayload): void;
+  /** Settles every delivery in progress, retries included (used by tests and at shutdown). */
+  settled(): Promise<void>;
+  /** Stops scheduling retries; a delivery still retrying stays `retrying` in the table. */
+  close(): Promise<void>;
+}
+
+/** The mail addresses of the mailto: URIs among the security contacts. */
+export function contactAddresses(contacts: readonly string[]): string[] {
+  return contacts.flatMap((contact) => {
+    if (!contact.toLowerCase().startsWith('mailto:')) return [];
+    const address = decodeURIComponent(contact.slice('mailto:'.length).split('?')[0] ?? '');
+    return /^[^\s@,<>]{1,64}@[^\s@,<>]{1,255}$/.test(address) ? [address] : [];
+  });
+}
+
+/**
+ * Delivers alerts. The webhook URL comes only from configuration (no request can name one), so
+ * it is no SSRF vector; each attempt has a timeout, and a redirect is a failure, never followed
+ * (a redirect could point the signed payload at another host). Failures are retried with
+ * exponential back-off; after the last attempt the alert is dead-lettered. Mail goes to the
+ * security contact once per alert.
+ */
+export function createDelivery(options: DeliveryOptions): Delivery {
+  const { webhook, attempts, retryBaseMs, mailTo, mailer, repository, logger, now, timeoutMs = 5_000 } = options;
+  const inFlight = new Set<Promise<void>>();
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
+
+  const track = (work: Promise<void>): void => {
+    const tracked = work.catch((err: unknown) => { logger.error({ err }, 'alert delivery failed unexpectedly'); }).finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
+
+  async function attempt(payload: AlertPayload, body: string, number: number): Promise<void> {
+    if (webhook === null) return;
+    let error: string | null = null;
+    try {
+      const timestamp = Math.floor(now() / 1000);
+      const response = await fetch(webhook.url, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', 'user-agent': 'Rampart-Alerts', [SIGNATURE_HEADER]: signAlert(webhook.secret, body, timestamp) },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body?.cancel();
+      if (response.status >= 300 && response.status < 400) error = `redirect refused (HTTP ${response.status})`;
+      else if (!response.ok) error = `HTTP ${response.status}`;
+    } catch (err) {
+      // The name and code only: a message could quote the URL, which may carry a token.
+      const cause = (err as { cause?: { code?: unknown } }).cause;
+      error = err instanceof Error ? `${err.name}${typeof cause?.code === 'string' ? ` (${cause.code})` : ''}` : 'request failed';
+    }
+    if (error === null) {
+      await repository.markDelivery(payload.id, { state: 'delivered', attempts: number, lastError: null, delivered: true });
+      return;
+    }
+    logger.warn({ alert: payload.id, attempt: number, error }, 'alert webhook delivery failed');
+    if (number >= attempts) {
+      await repository.deadLetter(payload.id, number, error, body);
+      logger.error({ alert: payload.id, attempts: number }, 'alert webhook gave up: the alert is dead-lettered');
+      return;
+    }
+    await repository.markDelivery(payload.id, { state: 'retrying', attempts: number, lastError: error, delivered: false });
+    if (closed) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      track(attempt(payload, body, number + 1));
+    }, retryBaseMs * 2 ** (number - 1));
+    // A retry must not keep a finished process alive.
+    timer.unref();
+    timers.add(timer);
+  }
+
+  async function mail(payload: AlertPayload): Promise<void> {
+    if (mailTo.length === 0) return;
+    let failed = false;
+    for (const to of mailTo) {
+      try {
+        await mailer.send({
+          to,
+          subject: `[Rampart alert] ${payload.summary}`.replace(/[\p{Cc}]/gu, ' ').slice(0, 200),
+          text: [
+            payload.summary,
+            '',
+            `Rule: ${payload.rule}`,
+            `Key: ${payload.key}`,
+            `Severity: ${payload.severity}`,
+            `Events so far: ${payload.count}`,
+            `Fired at: ${payload.firedAt}`,
+            '',
+            `Dashboard: ${payload.dashboard}`,
+          ].join('\n'),
+        });
+      } catch (err) {
+        failed = true;
+        logger.error({ err, alert: payload.id }, 'could not mail an alert to the security contact');
+      }
+    }
+    await repository.markMail(payload.id, failed ? 'failed' : 'sent');
+  }
+
+  return {
+    deliver(payload) {
+      const body = JSON.stringify(payload);
+      track(attempt(payload, body, 1));
+      track(mail(payload));
+    },
+    async settled() {
+      // Retries start new work from timers: wait until nothing is in flight or scheduled.
+      while (inFlight.size > 0 || timers.size > 0) {
+        if (inFlight.size > 0) await Promise.all([...inFlight]);
+        else await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async close() {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.all([...inFlight]);
+    },
+  };
+}

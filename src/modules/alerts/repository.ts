@@ -1,0 +1,96 @@
+import { sql, type Kysely } from 'kysely';
+import type { AlertsTables, DeliveryState } from './tables.js';
+
+/** An alert as the dashboard shows it. */
+export interface AlertRecord {
+  readonly id: string;
+  readonly rule: string;
+  readonly key: string;
+  readonly severity: string;
+  readonly summary: string;
+  readonly count: number;
+  readonly firedAt: Date;
+  readonly deliveryState: DeliveryState;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly mailState: string;
+}
+
+export interface NewAlert {
+  readonly id: string;
+  readonly rule: string;
+  readonly key: string;
+  readonly severity: string;
+  readonly summary: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly count: number;
+  readonly deliveryState: DeliveryState;
+  readonly mailState: string;
+}
+
+export type AlertsRepository = ReturnType<typeof createAlertsRepository>;
+
+/** The alerts table and its dead letters. */
+export function createAlertsRepository(db: Kysely<AlertsTables>) {
+  return {
+    async insert(alert: NewAlert): Promise<Date> {
+      const row = await db.insertInto('alerts').values({
+        id: alert.id,
+        rule: alert.rule,
+        alert_key: alert.key.slice(0, 512),
+        severity: alert.severity,
+        summary: alert.summary.slice(0, 500),
+        details: JSON.stringify(alert.details),
+        count: alert.count,
+        delivery_state: alert.deliveryState,
+        mail_state: alert.mailState,
+      }).returning('fired_at').executeTakeFirstOrThrow();
+      return row.fired_at;
+    },
+
+    /**
+     * Adds events counted after the alert fired (one statement per alert, batched by the caller).
+     * Returns the additions whose alert row does not exist (yet): another instance may have
+     * claimed the alert in the store a moment before inserting its row.
+     */
+    async addCounts(counts: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+      const missing = new Map<string, number>();
+      for (const [id, by] of counts) {
+        const result = await db.updateTable('alerts').set({ count: sql<number>`count + ${by}` }).where('id', '=', id).executeTakeFirst();
+        if (result.numUpdatedRows === 0n) missing.set(id, by);
+      }
+      return missing;
+    },
+
+    async markDelivery(id: string, change: { state: DeliveryState; attempts: number; lastError: string | null; delivered: boolean }): Promise<void> {
+      await db.updateTable('alerts').set({
+        delivery_state: change.state,
+        attempts: change.attempts,
+        last_error: change.lastError === null ? null : change.lastError.slice(0, 500),
+        ...(change.delivered ? { delivered_at: sql<Date>`now()` } : {}),
+      }).where('id', '=', id).execute();
+    },
+
+    async markMail(id: string, state: 'sent' | 'failed'): Promise<void> {
+      await db.updateTable('alerts').set({ mail_state: state }).where('id', '=', id).execute();
+    },
+
+    /** The webhook gave up: the alert is dead-lettered with its payload, for a person to replay. */
+    async deadLetter(id: string, attempts: number, lastError: string, payload: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('alert_dead_letters').values({ alert_id: id, attempts, last_error: lastError.slice(0, 500), payload }).execute();
+        await trx.updateTable('alerts').set({ delivery_state: 'dead', attempts, last_error: lastError.slice(0, 500) }).where('id', '=', id).execute();
+      });
+    },
+
+    async recent(limit: number): Promise<AlertRecord[]> {
+      const rows = await db.selectFrom('alerts')
+        .select(['id', 'rule', 'alert_key', 'severity', 'summary', 'count', 'fired_at', 'delivery_state', 'attempts', 'last_error', 'mail_state'])
+        .orderBy('fired_at', 'desc').orderBy('id').limit(limit).execute();
+      return rows.map((r) => ({
+        id: r.id, rule: r.rule, key: r.alert_key, severity: r.severity, summary: r.summary, count: r.count, firedAt: r.fired_at,
+        deliveryState: r.delivery_state, attempts: r.attempts, lastError: r.last_error, mailState: r.mail_state,
+      }));
+    },
+  };
+}
