@@ -115,10 +115,9 @@ export function createEmailChanges(options: EmailChangeOptions) {
           if ((await options.perAddress.consume(`taken:${index}`)).allowed) await mailer.send(emailTakenMail(input.newEmail, publicUrl));
           return;
         }
-        // One pending change at a time: a new request spends the links of the earlier ones.
-        await lifecycle.deleteEmailChanges(userId, 'confirm');
+        // One pending change at a time: a new request spends the link of the earlier one.
         const link = issueLink(userId, 'confirm', input.newEmail, EMAIL_CONFIRM_TTL_MS);
-        await lifecycle.insertEmailChange(link.row);
+        await lifecycle.replacePendingEmailChange({ ...link.row, purpose: 'confirm' });
         await mailer.send(emailChangeConfirmMail(input.newEmail, publicUrl, link.token));
       });
       return { ok: true };

@@ -37,11 +37,21 @@ export interface EmailChangeRecord {
  */
 export function createLifecycleRepository(db: Kysely<AccountsTables>) {
   return {
-    async insertEmailChange(row: EmailChangeRow): Promise<void> {
-      await db.insertInto('email_change_tokens').values({
+    /**
+     * Stores a confirmation link as the account's only pending change: one statement replaces
+     * an earlier link (its token stops working), so concurrent requests leave exactly one.
+     */
+    async replacePendingEmailChange(row: EmailChangeRow & { readonly purpose: 'confirm' }): Promise<void> {
+      const values = {
         id: row.id, token_hash: row.tokenHash, user_id: row.userId, purpose: row.purpose,
         email_ciphertext: row.emailCiphertext, email_index: row.emailIndex, expires_at: row.expiresAt,
-      }).execute();
+      };
+      await db.insertInto('email_change_tokens').values(values)
+        .onConflict((oc) => oc.column('user_id').where('purpose', '=', 'confirm').doUpdateSet({
+          id: values.id, token_hash: values.token_hash, email_ciphertext: values.email_ciphertext,
+          email_index: values.email_index, expires_at: values.expires_at,
+        }))
+        .execute();
     },
 
     async deleteEmailChanges(userId: string, purpose?: EmailChangePurpose): Promise<void> {

@@ -23,6 +23,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addCheckConstraint('email_change_tokens_ciphertext_length', sql`char_length(email_ciphertext) <= 1024`)
     .execute();
   await db.schema.createIndex('email_change_tokens_user_idx').on('email_change_tokens').columns(['user_id', 'purpose']).execute();
+  // One pending change per account, held by the database itself (concurrent requests included).
+  await db.schema.createIndex('email_change_tokens_one_confirm').on('email_change_tokens').column('user_id').unique()
+    .where(sql.ref('purpose'), '=', 'confirm').execute();
   await db.schema.createIndex('email_change_tokens_index_idx').on('email_change_tokens').columns(['email_index', 'purpose']).execute();
 
   await db.schema
