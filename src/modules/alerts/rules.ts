@@ -91,11 +91,10 @@ export function defaultRules(alerts: Config['alerts']): readonly AlertRule[] {
       summary: (key) => `the role of user ${key} changed`,
     },
     {
-      // No module records `mfa_disabled` yet: the MFA module is expected to, with the target's
-      // role in details (`role`) and the target in `target_id` (or as the actor).
+      // mfa and passkeys record `authn_mfa_disabled` with the account's role in details (`role`)
+      // and the account as the actor (or `target_id`): TOTP removed, or the last passkey removed.
       name: 'admin_mfa_removed',
       severity: 'critical',
-      // mfa and passkeys record it with the account's role (TOTP removed, or the last passkey).
       events: ['authn_mfa_disabled'],
       threshold: ONCE,
       key: (event) => (event.details.role === 'admin' ? (text(event.details.target_id) ?? event.actor) : null),

@@ -13,12 +13,17 @@ const attachment = z.enum(['platform', 'cross-platform']).optional();
 /** The extension outputs Rampart asks for (credProps at registration); any other key is refused. */
 const extensionResults = z.strictObject({ credProps: z.strictObject({ rk: z.boolean().optional() }).optional() });
 
-export const registrationResponseSchema = z.strictObject({
+/** The fields both ceremonies' credentials share; each adds its own `response`. */
+const credential = {
   id: credentialId,
   rawId: credentialId,
   type: z.literal('public-key'),
   authenticatorAttachment: attachment,
   clientExtensionResults: extensionResults,
+};
+
+export const registrationResponseSchema = z.strictObject({
+  ...credential,
   response: z.strictObject({
     clientDataJSON: b64url(4096),
     attestationObject: b64url(8192),
@@ -30,11 +35,7 @@ export const registrationResponseSchema = z.strictObject({
 });
 
 export const authenticationResponseSchema = z.strictObject({
-  id: credentialId,
-  rawId: credentialId,
-  type: z.literal('public-key'),
-  authenticatorAttachment: attachment,
-  clientExtensionResults: extensionResults,
+  ...credential,
   response: z.strictObject({
     clientDataJSON: b64url(4096),
     authenticatorData: b64url(4096),
