@@ -7,7 +7,7 @@ import { defaultRules } from '../../src/modules/alerts/rules.js';
 import type { AlertsTables } from '../../src/modules/alerts/tables.js';
 import { tablesOf } from '../../src/platform/database.js';
 import type { ObservedEvent } from '../../src/security/security-events.js';
-import { buildUnmanaged, randomIp, suiteAppWithMail, tables, testEnvironment, type BuildResult } from '../helpers/build.js';
+import { buildUnmanaged, privateDatabase, randomIp, suiteAppWithMail, tables, testEnvironment, type BuildResult } from '../helpers/build.js';
 import { sharedByInstances, type TargetResources } from '../helpers/stores.js';
 import { enrolTotp, signedIn } from '../helpers/users.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -270,6 +270,59 @@ describe('alerts across instances', () => {
     await Promise.all([first.app.alerts.flush(), second.app.alerts.flush()]);
     const rows = await alertRows(first.app, account);
     assert.deepEqual(rows.map((r) => r.count), [20]);
+  });
+});
+
+describe('alert webhook retries outlive their instance', () => {
+  it('a retry left by a stopped instance is held until it falls due, then taken over once and delivered', async (t) => {
+    const receiver = await startWebhookReceiver(SECRET);
+    t.after(() => receiver.close());
+    const shared = await sharedByInstances();
+    t.after(async () => { await shared?.close(); });
+    // A database of this test's own: the later instances' clocks would take other files' retries.
+    const env = { ...ALERT_ENV, ...(await privateDatabase(t)), RAMPART_ALERT_WEBHOOK_URL: receiver.url, RAMPART_ALERT_WEBHOOK_SECRET: SECRET, RAMPART_ALERT_RETRY_BASE_MS: '600000' };
+    const user = `user-${randomBytes(4).toString('hex')}`;
+    receiver.respond = (d) => (d.body.includes(user) ? { status: 503 } : { status: 204 });
+
+    const first = await buildUnmanaged({ env, shared });
+    first.app.securityEvents.record('authn_token_reuse', { actor: user });
+    await first.app.alerts.flush();
+    let polls = 0;
+    while ((await alertRows(first.app, user))[0]?.delivery_state !== 'retrying') {
+      polls += 1;
+      assert.ok(polls < 200, 'the first attempt was recorded as failed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Stopped with its retry ten minutes away: the retry is left in the table, not lost.
+    await first.app.close();
+    receiver.respond = () => ({ status: 204 });
+
+    // An instance starting now leaves it alone: the back-off has not passed.
+    const now = await buildUnmanaged({ env, shared });
+    await now.app.alerts.deliveriesSettled();
+    assert.deepEqual((await alertRows(now.app, user)).map((r) => [r.delivery_state, r.attempts]), [['retrying', 1]]);
+    await now.app.close();
+
+    // An hour later (the receiver's clock too, for the signature's replay window), two instances
+    // start: the first takes the retry over at boot, the second finds it held, then delivered.
+    receiver.clockOffsetSeconds = 3600;
+    const later = () => Date.now() + 3_600_000;
+    const takers: BuildResult[] = [];
+    try {
+      for (let i = 0; i < 2; i += 1) takers.push(await buildUnmanaged({ env, shared, clock: later }));
+      // Closing waits for the attempt in progress (and would drop a retry instead of waiting for it).
+      await takers[0]!.app.close();
+      const rows = await alertRows(takers[1]!.app, user);
+      assert.deepEqual(rows.map((r) => [r.delivery_state, r.attempts, r.last_error, r.next_attempt_at]), [['delivered', 2, null, null]]);
+      const attempts = receiver.all.filter((d) => d.body.includes(user));
+      assert.equal(attempts.length, 2, 'the failed first attempt and one takeover, never two');
+      assert.ok(attempts.every((d) => d.verdict.ok), 'the taken-over attempt is signed like the first');
+      const payload = JSON.parse(attempts[1]!.body) as { id: string; rule: string; key: string; dashboard: string };
+      assert.deepEqual([payload.id, payload.rule, payload.key], [rows[0]!.id, 'refresh_token_reuse', user]);
+      assert.match(payload.dashboard, /\/admin\/security$/);
+    } finally {
+      for (const taker of takers) await taker.app.close();
+    }
   });
 });
 

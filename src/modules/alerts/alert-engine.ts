@@ -42,6 +42,8 @@ export interface AlertEngineOptions {
   readonly dedupMs: number;
   readonly dashboardUrl: string;
   readonly deliveryEnabled: boolean;
+  /** Until when the firing instance holds a new alert's first webhook attempt (then another instance may take it). */
+  readonly holdUntil: () => Date;
   readonly mailEnabled: boolean;
   readonly logger: FastifyBaseLogger;
   /** Pending (rule, key) groups held between two store round trips (default 10 000); past it events are counted as dropped. */
@@ -213,6 +215,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       id, rule: group.rule.name, key: group.key, severity: group.rule.severity, summary, details, count,
       deliveryState: options.deliveryEnabled ? 'pending' : 'disabled',
       mailState: options.mailEnabled ? 'pending' : 'none',
+      nextAttemptAt: options.deliveryEnabled ? options.holdUntil() : null,
     });
     logger.warn({ alert: id, rule: group.rule.name, count }, `alert: ${summary}`);
     deliver({ id, rule: group.rule.name, key: group.key, severity: group.rule.severity, summary, count, firedAt: firedAt.toISOString(), details, dashboard: options.dashboardUrl });

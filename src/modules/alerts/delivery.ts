@@ -28,18 +28,32 @@ export interface DeliveryOptions {
   readonly repository: AlertsRepository;
   readonly logger: FastifyBaseLogger;
   readonly now: () => number;
+  /** Where the payload points (`dashboard`), for alerts taken over from another instance. */
+  readonly dashboardUrl: string;
   /** Per attempt; the receiver must answer within it (default 5 s). */
   readonly timeoutMs?: number;
 }
 
 export interface Delivery {
-  /** Starts delivering (webhook, then its retries, and mail); returns at once. */
+  /** The time an instance holds a delivery it is attempting, or whose retry it has scheduled. */
+  readonly holdMs: number;
+  /** Starts delivering a new alert (webhook, then its retries, and mail); returns at once. */
   deliver(payload: AlertPayload): void;
+  /**
+   * Takes over the webhook deliveries whose instance stopped holding them (it stopped, or lost
+   * its database) and attempts them; runs every {@link SWEEP_INTERVAL_MS} and at boot.
+   */
+  sweep(): Promise<void>;
   /** Settles every delivery in progress, retries included (used by tests and at shutdown). */
   settled(): Promise<void>;
-  /** Stops scheduling retries; a delivery still retrying stays `retrying` in the table. */
+  /** Stops scheduling retries; a delivery still retrying falls due for another instance. */
   close(): Promise<void>;
 }
+
+/** How often each instance looks for deliveries that fell due. */
+export const SWEEP_INTERVAL_MS = 30_000;
+/** Deliveries taken over per sweep (the rest wait for the next). */
+const SWEEP_BATCH = 20;
 
 /** The mail addresses of the mailto: URIs among the security contacts. */
 export function contactAddresses(contacts: readonly string[]): string[] {
@@ -56,9 +70,16 @@ export function contactAddresses(contacts: readonly string[]): string[] {
  * (a redirect could point the signed payload at another host). Failures are retried with
  * exponential back-off; after the last attempt the alert is dead-lettered. Mail goes to the
  * security contact once per alert.
+ *
+ * Retries survive the instance: each attempt is claimed in the alert's row (its attempt count)
+ * and held until `next_attempt_at`, which a scheduled retry pushes past its back-off. A retry
+ * whose instance stopped falls due, and any instance's sweep takes it over. Delivery is at least
+ * once: a receiver that remembers alert ids drops a repeat.
  */
 export function createDelivery(options: DeliveryOptions): Delivery {
-  const { webhook, attempts, retryBaseMs, mailTo, mailer, repository, logger, now, timeoutMs = 5_000 } = options;
+  const { webhook, attempts, retryBaseMs, mailTo, mailer, repository, logger, now, dashboardUrl, timeoutMs = 5_000 } = options;
+  // Longer than an attempt can take, so a live instance is never overtaken mid-attempt.
+  const holdMs = Math.max(60_000, timeoutMs * 4);
   const inFlight = new Set<Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -67,6 +88,12 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     const tracked = work.catch((err: unknown) => { logger.error({ err }, 'alert delivery failed unexpectedly'); }).finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
   };
+  const after = (ms: number): Date => new Date(now() + ms);
+
+  /** Claims the attempt after `made`, then makes it; another instance that claimed it first makes it instead. */
+  async function claimed(payload: AlertPayload, body: string, made: number): Promise<void> {
+    if (await repository.claimAttempt(payload.id, made, after(holdMs))) await attempt(payload, body, made + 1);
+  }
 
   async function attempt(payload: AlertPayload, body: string, number: number): Promise<void> {
     if (webhook === null) return;
@@ -89,7 +116,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       error = err instanceof Error ? `${err.name}${typeof cause?.code === 'string' ? ` (${cause.code})` : ''}` : 'request failed';
     }
     if (error === null) {
-      await repository.markDelivery(payload.id, { state: 'delivered', attempts: number, lastError: null, delivered: true });
+      await repository.markDelivery(payload.id, { state: 'delivered', attempts: number, lastError: null, delivered: true, nextAttemptAt: null });
       return;
     }
     logger.warn({ alert: payload.id, attempt: number, error }, 'alert webhook delivery failed');
@@ -98,12 +125,13 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       logger.error({ alert: payload.id, attempts: number }, 'alert webhook gave up: the alert is dead-lettered');
       return;
     }
-    await repository.markDelivery(payload.id, { state: 'retrying', attempts: number, lastError: error, delivered: false });
+    const backoff = retryBaseMs * 2 ** (number - 1);
+    await repository.markDelivery(payload.id, { state: 'retrying', attempts: number, lastError: error, delivered: false, nextAttemptAt: after(backoff + holdMs) });
     if (closed) return;
     const timer = setTimeout(() => {
       timers.delete(timer);
-      track(attempt(payload, body, number + 1));
-    }, retryBaseMs * 2 ** (number - 1));
+      track(claimed(payload, body, number));
+    }, backoff);
     // A retry must not keep a finished process alive.
     timer.unref();
     timers.add(timer);
@@ -137,11 +165,30 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     await repository.markMail(payload.id, failed ? 'failed' : 'sent');
   }
 
+  async function sweep(): Promise<void> {
+    if (webhook === null || closed) return;
+    const due = await repository.claimDue(new Date(now()), after(holdMs), SWEEP_BATCH);
+    for (const alert of due) {
+      const payload: AlertPayload = {
+        id: alert.id, rule: alert.rule, key: alert.key, severity: alert.severity, summary: alert.summary,
+        count: alert.count, firedAt: alert.firedAt.toISOString(), details: alert.details, dashboard: dashboardUrl,
+      };
+      logger.warn({ alert: alert.id, attempt: alert.attempt }, 'alert webhook delivery taken over: its instance stopped holding it');
+      track(attempt(payload, JSON.stringify(payload), alert.attempt));
+    }
+  }
+
   return {
+    holdMs,
     deliver(payload) {
       const body = JSON.stringify(payload);
-      track(attempt(payload, body, 1));
+      track(claimed(payload, body, 0));
       track(mail(payload));
+    },
+    sweep() {
+      const work = sweep().catch((err: unknown) => { logger.warn({ err }, 'the alert delivery sweep failed; it runs again at the next interval'); });
+      track(work);
+      return work;
     },
     async settled() {
       // Retries start new work from timers: wait until nothing is in flight or scheduled.

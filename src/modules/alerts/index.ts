@@ -3,7 +3,7 @@ import { tablesOf } from '../../platform/database.js';
 import type { KernelSchema } from '../../platform/database-schema.js';
 import { createAlertEngine } from './alert-engine.js';
 import { createDashboardQueries, type DashboardData, type DashboardDatabase, type DashboardRange } from './dashboard.js';
-import { contactAddresses, createDelivery } from './delivery.js';
+import { contactAddresses, createDelivery, SWEEP_INTERVAL_MS } from './delivery.js';
 import * as alertsMigration from './migrations/0001-alerts.js';
 import { createAlertsRepository, type AlertRecord } from './repository.js';
 import { pruneEventAddresses, type PruneResult } from './retention.js';
@@ -57,6 +57,7 @@ export const alertsModule = defineModule({
       repository,
       logger: app.log,
       now: app.clock,
+      dashboardUrl: `${config.publicUrl}/admin/security`,
     });
     const engine = createAlertEngine({
       rules: defaultRules(config.alerts),
@@ -66,6 +67,7 @@ export const alertsModule = defineModule({
       dedupMs: config.alerts.dedupMs,
       dashboardUrl: `${config.publicUrl}/admin/security`,
       deliveryEnabled: config.alerts.webhook !== null,
+      holdUntil: () => new Date(app.clock() + delivery.holdMs),
       mailEnabled: mailTo.length > 0,
       logger: app.log,
     });
@@ -89,9 +91,14 @@ export const alertsModule = defineModule({
       }, (err: unknown) => { app.log.error({ err }, 'the security event retention job failed; it runs again in an hour'); });
     }, RETENTION_INTERVAL_MS);
     retention.unref();
+    // Webhook deliveries another instance stopped holding (it stopped mid-retry): at boot, then every 30 s.
+    const sweeping = setInterval(() => { void delivery.sweep(); }, SWEEP_INTERVAL_MS);
+    sweeping.unref();
+    app.addHook('onReady', async () => { await delivery.sweep(); });
 
     app.addHook('onClose', async () => {
       clearInterval(retention);
+      clearInterval(sweeping);
       stopObserving();
       await engine.flush();
       await delivery.close();

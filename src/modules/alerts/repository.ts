@@ -26,6 +26,22 @@ export interface NewAlert {
   readonly count: number;
   readonly deliveryState: DeliveryState;
   readonly mailState: string;
+  /** With a delivery pending: from when another instance may take it (`alerts.next_attempt_at`). */
+  readonly nextAttemptAt: Date | null;
+}
+
+/** A fired alert taken for a webhook attempt, with what rebuilds its payload. */
+export interface DueAlert {
+  readonly id: string;
+  readonly rule: string;
+  readonly key: string;
+  readonly severity: string;
+  readonly summary: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly count: number;
+  readonly firedAt: Date;
+  /** The attempt this instance now holds (1 for the first). */
+  readonly attempt: number;
 }
 
 export type AlertsRepository = ReturnType<typeof createAlertsRepository>;
@@ -44,6 +60,7 @@ export function createAlertsRepository(db: Kysely<AlertsTables>) {
         count: alert.count,
         delivery_state: alert.deliveryState,
         mail_state: alert.mailState,
+        next_attempt_at: alert.nextAttemptAt,
       }).returning('fired_at').executeTakeFirstOrThrow();
       return row.fired_at;
     },
@@ -62,11 +79,40 @@ export function createAlertsRepository(db: Kysely<AlertsTables>) {
       return missing;
     },
 
-    async markDelivery(id: string, change: { state: DeliveryState; attempts: number; lastError: string | null; delivered: boolean }): Promise<void> {
+    /**
+     * Takes the attempt after `made` for this instance until `holdUntil`: false when another
+     * instance took it first (or the delivery has ended). The attempt count is the claim.
+     */
+    async claimAttempt(id: string, made: number, holdUntil: Date): Promise<boolean> {
+      const result = await db.updateTable('alerts').set({ attempts: made + 1, next_attempt_at: holdUntil })
+        .where('id', '=', id).where('attempts', '=', made).where('delivery_state', 'in', ['pending', 'retrying']).executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+
+    /**
+     * Takes the deliveries that fell due (their instance stopped, or lost its database while
+     * holding them), oldest first, each for its next attempt until `holdUntil`. Concurrent
+     * instances take disjoint rows.
+     */
+    async claimDue(now: Date, holdUntil: Date, limit: number): Promise<DueAlert[]> {
+      const rows = await db.updateTable('alerts').set({ attempts: sql<number>`attempts + 1`, next_attempt_at: holdUntil })
+        .where('id', 'in', (eb) => eb.selectFrom('alerts').select('id')
+          .where('delivery_state', 'in', ['pending', 'retrying']).where('next_attempt_at', '<=', now)
+          .orderBy('next_attempt_at').limit(limit).forUpdate().skipLocked())
+        .returning(['id', 'rule', 'alert_key', 'severity', 'summary', 'details', 'count', 'fired_at', 'attempts'])
+        .execute();
+      return rows.map((r) => ({
+        id: r.id, rule: r.rule, key: r.alert_key, severity: r.severity, summary: r.summary, details: r.details, count: r.count, firedAt: r.fired_at, attempt: r.attempts,
+      }));
+    },
+
+    /** An attempt's outcome: `nextAttemptAt` when it will be retried, null when the delivery has ended. */
+    async markDelivery(id: string, change: { state: DeliveryState; attempts: number; lastError: string | null; delivered: boolean; nextAttemptAt: Date | null }): Promise<void> {
       await db.updateTable('alerts').set({
         delivery_state: change.state,
         attempts: change.attempts,
         last_error: change.lastError === null ? null : change.lastError.slice(0, 500),
+        next_attempt_at: change.nextAttemptAt,
         ...(change.delivered ? { delivered_at: sql<Date>`now()` } : {}),
       }).where('id', '=', id).execute();
     },
@@ -79,7 +125,7 @@ export function createAlertsRepository(db: Kysely<AlertsTables>) {
     async deadLetter(id: string, attempts: number, lastError: string, payload: string): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('alert_dead_letters').values({ alert_id: id, attempts, last_error: lastError.slice(0, 500), payload }).execute();
-        await trx.updateTable('alerts').set({ delivery_state: 'dead', attempts, last_error: lastError.slice(0, 500) }).where('id', '=', id).execute();
+        await trx.updateTable('alerts').set({ delivery_state: 'dead', attempts, last_error: lastError.slice(0, 500), next_attempt_at: null }).where('id', '=', id).execute();
       });
     },
 

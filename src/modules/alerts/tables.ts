@@ -24,6 +24,8 @@ export interface AlertsTable {
   delivered_at: Date | null;
   /** `sent`, `failed`, or `none` (no mailto: security contact configured). */
   mail_state: string;
+  /** Pending or retrying: from when another instance may take the next attempt; otherwise null. */
+  next_attempt_at: Date | null;
 }
 
 /** An alert whose webhook gave up after every attempt, with the payload to replay by hand. */

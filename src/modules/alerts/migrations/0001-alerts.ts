@@ -17,6 +17,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('last_error', 'text')
     .addColumn('delivered_at', 'timestamptz')
     .addColumn('mail_state', 'text', (col) => col.notNull())
+    // While a webhook delivery is pending or retrying: when any instance may take its next
+    // attempt (the instance holding it renews this; a stopped instance's alerts fall due).
+    .addColumn('next_attempt_at', 'timestamptz')
     .addCheckConstraint('alerts_rule_length', sql`char_length(rule) between 1 and 64`)
     .addCheckConstraint('alerts_key_length', sql`char_length(alert_key) between 1 and 512`)
     .addCheckConstraint('alerts_summary_length', sql`char_length(summary) between 1 and 500`)
@@ -27,6 +30,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addCheckConstraint('alerts_last_error_length', sql`char_length(last_error) <= 500`)
     .execute();
   await db.schema.createIndex('alerts_fired_at').on('alerts').column('fired_at').execute();
+  await db.schema.createIndex('alerts_due').on('alerts').column('next_attempt_at')
+    .where(sql.ref('delivery_state'), 'in', sql`('pending', 'retrying')`).execute();
   await db.schema
     .createTable('alert_dead_letters')
     .addColumn('id', 'bigint', (col) => col.primaryKey().generatedAlwaysAsIdentity())
