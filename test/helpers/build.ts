@@ -20,6 +20,7 @@ import type { MfaTables } from '../../src/modules/mfa/tables.js';
 import type { LoadSheddingOptions } from '../../src/security/load-shedding.js';
 import pg from 'pg';
 import { migratedTemplate } from './pglite-template.js';
+import { retryShedRequests } from './shed.js';
 import { startSmtpServer, type TestSmtpServer } from './smtp-server.js';
 import { targetServiceEnvironment } from './stores.js';
 import { testTarget } from './target.js';
@@ -113,6 +114,7 @@ export async function buildUnmanaged(options: BuildTestOptions = {}): Promise<Bu
     clock: options.clock,
     pgliteTemplate: template === undefined ? undefined : await template,
   });
+  if (options.loadShedding === undefined) retryShedRequests(app);
   if (options.settle !== false) await settled(app);
   return { app, config, logs };
 }

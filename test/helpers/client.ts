@@ -1,6 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { randomIp } from './build.js';
 import { CookieJar } from './cookie-jar.js';
+import { recovered, SHED_RETRIES, wasShed } from './shed.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -11,20 +12,6 @@ export interface ClientRequest {
   readonly headers?: Record<string, string>;
   /** Attach a fresh CSRF token to unsafe requests, as a page or API client does (default true). */
   readonly csrf?: boolean;
-}
-
-const SHED_RETRIES = 3;
-const RECOVERY_LIMIT_MS = 15_000;
-
-function wasShed(response: LightMyRequestResponse): boolean {
-  return response.statusCode === 503 && response.body.includes('RAMPART_ERR_OVERLOADED');
-}
-
-/** Resolves once the instance no longer sheds load (or after 15 s, when the retry shows the 503 again). */
-async function recovered(app: FastifyInstance): Promise<void> {
-  const deadline = Date.now() + RECOVERY_LIMIT_MS;
-  do await new Promise((resolve) => setTimeout(resolve, 100));
-  while (app.isUnderPressure() && Date.now() < deadline);
 }
 
 /** `app.inject`, retrying a request the server shed once it recovers (see {@link Client}). */

@@ -4,7 +4,8 @@ import { Secret, TOTP } from 'otpauth';
 import { build, randomIp, suiteAppWithMail, tables } from '../helpers/build.js';
 import { Client, json } from '../helpers/client.js';
 import { requestToken, withBearer } from '../helpers/tokens.js';
-import { clientWithSession, createVerifiedUser, enrolTotp, signIn, signedIn, totpCodeFor, type TestUser } from '../helpers/users.js';
+import { PageClient } from '../helpers/pages.js';
+import { clientWithSession, createVerifiedUser, enrolTotp, signIn, signedIn, signInThroughPages, totpCodeFor, type TestUser } from '../helpers/users.js';
 
 interface Challenge { code: string; challenge: string; methods: string[] }
 
@@ -319,6 +320,36 @@ describe('second-factor policy (RAMPART_MFA_REQUIRED)', () => {
     assert.equal((await client.get('/api/me')).statusCode, 200);
     await enrolTotp(client, user, () => app.clock());
     assert.equal((await client.get('/api/admin/users')).statusCode, 200);
+  });
+
+  it('enrolment through the pages leads back where the policy stopped the administrator, and never off the site', async (t) => {
+    const { app } = await build(t);
+    const user = await createVerifiedUser(app, 'admin');
+    const browser = new PageClient(app);
+    await signInThroughPages(browser, user);
+    const sentTo = (await browser.page('/admin')).headers.location;
+    assert.equal(sentTo, '/account/security?next=%2Fadmin');
+    const hidden = (body: string) => [...body.matchAll(/<input type="hidden" name="next" value="([^"]*)">/g)].map((m) => m[1]);
+    assert.deepEqual(hidden((await browser.page(sentTo)).body), ['/admin'], 'the start form carries next');
+    const started = await browser.submit(sentTo, '/account/security/totp', { next: '/admin' });
+    assert.equal(started.statusCode, 200);
+    assert.deepEqual(hidden(started.body), ['/admin'], 'the activation form carries next');
+    const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(started.body)?.[1] ?? '';
+    const activated = await browser.submit('/account/security', '/account/security/totp/activate', { code: await totpCodeFor(secret, () => app.clock()), next: '/admin' });
+    assert.equal(activated.statusCode, 200, 'the recovery codes are shown, not skipped by a redirect');
+    assert.match(activated.body, /Your recovery codes/);
+    assert.match(activated.body, /<a href="\/admin">I have saved them: continue<\/a>/);
+    assert.equal((await browser.page('/admin')).statusCode, 200);
+
+    // Off-site or malformed destinations are dropped at every step: no hidden field, no link.
+    for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)', '/%0d%0aSet-Cookie:x=1']) {
+      const page = await browser.page(`/account/security?next=${encodeURIComponent(next)}`);
+      assert.deepEqual(hidden(page.body), [], next);
+      assert.ok(!page.body.includes('evil.example') && !page.body.includes('javascript:'), next);
+    }
+    const again = await browser.submit('/account/security', '/account/security/recovery-codes', {});
+    assert.equal(again.statusCode, 200);
+    assert.doesNotMatch(again.body, /I have saved them/, 'regenerated codes have no continue link');
   });
 
   it('counts administrators without a second factor for the boot warning (RAMPART-W030)', async (t) => {

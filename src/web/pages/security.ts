@@ -28,7 +28,9 @@ const secondFactorForm = formBody({ challenge: textField(64), code: textField(64
 const confirmQuery = z.strictObject({ next: z.string().max(4096).optional() });
 const confirmForm = formBody({ password: textField(1024), code: textField(64).optional(), next: textField(4096).optional() });
 const securityQuery = z.strictObject({ next: z.string().max(4096).optional(), done: z.enum(Object.keys(NOTICES) as [Notice, ...Notice[]]).optional() });
-const codeForm = formBody({ code: textField(64) });
+// `next`: where the account was going when the policy sent it here (carried through enrolment).
+const startForm = formBody({ next: textField(4096).optional() });
+const codeForm = formBody({ code: textField(64), next: textField(4096).optional() });
 
 const nextOr = (value: string | undefined, fallback: string): string => {
   const path = safeNextPath(value);
@@ -89,30 +91,34 @@ export const securityPages: FastifyPluginAsyncZod<SecurityPagesOptions> = (app, 
 
   async function securityPage(request: FastifyRequest, reply: FastifyReply, view: Record<string, unknown>, status = 200): Promise<FastifyReply> {
     const status_ = await mfa.status(userId(request));
-    return renderPage(request, reply, 'security', { title: 'Two-step verification', status: status_, notice: '', error: '', required: false, ...view }, { form: true, status });
+    return renderPage(request, reply, 'security', { title: 'Two-step verification', status: status_, notice: '', error: '', required: false, next: '', continueTo: '', ...view }, { form: true, status });
   }
 
   app.get('/account/security', { config: ENROLMENT_PAGE, schema: { querystring: securityQuery, response: HTML_RESPONSE } }, async (request, reply) => {
-    return securityPage(request, reply, { required: request.query.next !== undefined, notice: request.query.done === undefined ? '' : NOTICES[request.query.done] });
+    const next = nextOr(request.query.next, '');
+    return securityPage(request, reply, { required: request.query.next !== undefined, next, notice: request.query.done === undefined ? '' : NOTICES[request.query.done] });
   });
 
-  app.post('/account/security/totp', { config: MANAGE_PAGE, schema: { querystring: NO_QUERY, body: formBody({}), response: HTML_RESPONSE } }, async (request, reply) => {
+  app.post('/account/security/totp', { config: MANAGE_PAGE, schema: { querystring: NO_QUERY, body: startForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const next = nextOr(request.body.next, '');
     const user = await accounts.findView(userId(request));
     if (user === null) return seeOther(reply, '/login');
     const started = await mfa.beginTotp(user.id, user.email);
-    if (!started.ok) return securityPage(request, reply, { error: 'An authenticator app is already set up.' }, 409);
+    if (!started.ok) return securityPage(request, reply, { error: 'An authenticator app is already set up.', next }, 409);
     // The page CSP allows data: images; the SVG is rendered here, so the secret reaches no other service.
     const qrDataUri = `data:image/svg+xml;base64,${Buffer.from(started.qrSvg, 'utf8').toString('base64')}`;
-    return securityPage(request, reply, { enrolment: { secret: started.secret, qrDataUri } });
+    return securityPage(request, reply, { enrolment: { secret: started.secret, qrDataUri }, next });
   });
 
   app.post('/account/security/totp/activate', { config: MANAGE_PAGE, schema: { querystring: NO_QUERY, body: codeForm, response: HTML_RESPONSE } }, async (request, reply) => {
+    const next = nextOr(request.body.next, '');
     const result = await mfa.activateTotp(userId(request), request.body.code, context(request));
     if (!result.ok) {
       const error = result.reason === 'limited' ? throttled(reply, result) : 'The code does not match: start again and check the app and its clock.';
-      return securityPage(request, reply, { error }, result.reason === 'limited' ? 429 : 400);
+      return securityPage(request, reply, { error, next }, result.reason === 'limited' ? 429 : 400);
     }
-    return securityPage(request, reply, { notice: NOTICES.enabled, recoveryCodes: result.recoveryCodes });
+    // The codes are shown once: the way back to `next` is a link on this page, never a redirect past them.
+    return securityPage(request, reply, { notice: NOTICES.enabled, recoveryCodes: result.recoveryCodes, continueTo: next });
   });
 
   app.post('/account/security/recovery-codes', { config: MANAGE_PAGE, schema: { querystring: NO_QUERY, body: formBody({}), response: HTML_RESPONSE } }, async (request, reply) => {
