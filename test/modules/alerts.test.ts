@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { signAlert, verifyAlertSignature } from '../../src/modules/alerts/index.js';
+import { createAlertsRepository } from '../../src/modules/alerts/repository.js';
 import { defaultRules } from '../../src/modules/alerts/rules.js';
 import type { AlertsTables } from '../../src/modules/alerts/tables.js';
 import { tablesOf } from '../../src/platform/database.js';
 import type { ObservedEvent } from '../../src/security/security-events.js';
-import { buildUnmanaged, privateDatabase, randomIp, suiteAppWithMail, tables, testEnvironment, type BuildResult } from '../helpers/build.js';
+import { build, buildUnmanaged, privateDatabase, randomIp, suiteAppWithMail, tables, testEnvironment, type BuildResult } from '../helpers/build.js';
 import { sharedByInstances, type TargetResources } from '../helpers/stores.js';
 import { enrolTotp, signedIn } from '../helpers/users.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -323,6 +324,30 @@ describe('alert webhook retries outlive their instance', () => {
     } finally {
       for (const taker of takers) await taker.app.close();
     }
+  });
+});
+
+describe('alert delivery claims', () => {
+  it('a stale attempt (its instance stalled past the hold) never overwrites the attempt that took over, nor dead-letters it', async (t) => {
+    // A database of this test's own: the sweep below looks two minutes ahead.
+    const { app } = await build(t, { env: await privateDatabase(t) });
+    const repository = createAlertsRepository(tablesOf<AlertsTables>(app.database));
+    const id = randomUUID();
+    const minutes = (n: number) => new Date(Date.now() + n * 60_000);
+    await repository.insert({ id, rule: 'refresh_token_reuse', key: `user-${randomBytes(4).toString('hex')}`, severity: 'critical', summary: 'a refresh token was reused', details: {}, count: 1, deliveryState: 'pending', mailState: 'none', nextAttemptAt: minutes(1) });
+    assert.equal(await repository.claimAttempt(id, 0, minutes(1)), true, 'the firing instance takes attempt 1');
+    assert.equal(await repository.claimAttempt(id, 0, minutes(1)), false, 'attempt 1 is taken once');
+    assert.deepEqual(await repository.claimDue(new Date(), minutes(1), 20), [], 'held: no sweep takes it now');
+    const taken = await repository.claimDue(minutes(2), minutes(3), 20);
+    assert.deepEqual(taken.map((a) => [a.id, a.attempt]), [[id, 2]], 'past the hold, a sweep takes attempt 2');
+    // Attempt 1's late outcomes are refused; attempt 2's lands.
+    assert.equal(await repository.markDelivery(id, { state: 'retrying', attempts: 1, lastError: 'HTTP 503', delivered: false, nextAttemptAt: minutes(1) }), false);
+    assert.equal(await repository.deadLetter(id, 1, 'HTTP 500', '{}'), false);
+    assert.equal(await repository.markDelivery(id, { state: 'delivered', attempts: 2, lastError: null, delivered: true, nextAttemptAt: null }), true);
+    assert.equal(await repository.markDelivery(id, { state: 'retrying', attempts: 2, lastError: 'HTTP 503', delivered: false, nextAttemptAt: minutes(1) }), false, 'a delivered alert stays delivered');
+    const row = await tablesOf<AlertsTables>(app.database).selectFrom('alerts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    assert.deepEqual([row.delivery_state, row.attempts, row.last_error, row.next_attempt_at], ['delivered', 2, null, null]);
+    assert.equal((await tablesOf<AlertsTables>(app.database).selectFrom('alert_dead_letters').select('id').where('alert_id', '=', id).execute()).length, 0);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AccountsTables } from './tables.js';
 
 const UNIQUE_VIOLATION = '23505';
@@ -35,6 +35,13 @@ export interface EmailChangeRecord {
  * only. The email change itself (the new ciphertext and blind index, and the link that undoes
  * it) is one transaction.
  */
+/**
+ * The partial unique index's predicate, as a literal: PostgreSQL matches an ON CONFLICT target
+ * to a partial index only when the predicates agree as constants, which a bound parameter is
+ * not under a generic plan (prepared statements, some poolers).
+ */
+const ONE_PENDING_PREDICATE = sql<boolean>`purpose = 'confirm'`;
+
 export function createLifecycleRepository(db: Kysely<AccountsTables>) {
   return {
     /**
@@ -47,7 +54,7 @@ export function createLifecycleRepository(db: Kysely<AccountsTables>) {
         email_ciphertext: row.emailCiphertext, email_index: row.emailIndex, expires_at: row.expiresAt,
       };
       await db.insertInto('email_change_tokens').values(values)
-        .onConflict((oc) => oc.column('user_id').where('purpose', '=', 'confirm').doUpdateSet({
+        .onConflict((oc) => oc.column('user_id').where(ONE_PENDING_PREDICATE).doUpdateSet({
           id: values.id, token_hash: values.token_hash, email_ciphertext: values.email_ciphertext,
           email_index: values.email_index, expires_at: values.expires_at,
         }))

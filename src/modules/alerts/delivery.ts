@@ -54,6 +54,8 @@ export interface Delivery {
 export const SWEEP_INTERVAL_MS = 30_000;
 /** Deliveries taken over per sweep (the rest wait for the next). */
 const SWEEP_BATCH = 20;
+/** A longer back-off is left to the sweeps (a timer cannot wait past 2^31 - 1 ms, and need not). */
+const LOCAL_RETRY_LIMIT_MS = 3_600_000;
 
 /** The mail addresses of the mailto: URIs among the security contacts. */
 export function contactAddresses(contacts: readonly string[]): string[] {
@@ -83,6 +85,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   const inFlight = new Set<Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
+  // Read through a call where an await may have passed since the last check.
+  const isClosed = (): boolean => closed;
 
   const track = (work: Promise<void>): void => {
     const tracked = work.catch((err: unknown) => { logger.error({ err }, 'alert delivery failed unexpectedly'); }).finally(() => inFlight.delete(tracked));
@@ -116,18 +120,20 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       error = err instanceof Error ? `${err.name}${typeof cause?.code === 'string' ? ` (${cause.code})` : ''}` : 'request failed';
     }
     if (error === null) {
-      await repository.markDelivery(payload.id, { state: 'delivered', attempts: number, lastError: null, delivered: true, nextAttemptAt: null });
+      if (!(await repository.markDelivery(payload.id, { state: 'delivered', attempts: number, lastError: null, delivered: true, nextAttemptAt: null }))) {
+        logger.warn({ alert: payload.id, attempt: number }, 'alert webhook delivered after another instance took the delivery over');
+      }
       return;
     }
     logger.warn({ alert: payload.id, attempt: number, error }, 'alert webhook delivery failed');
     if (number >= attempts) {
-      await repository.deadLetter(payload.id, number, error, body);
-      logger.error({ alert: payload.id, attempts: number }, 'alert webhook gave up: the alert is dead-lettered');
+      if (await repository.deadLetter(payload.id, number, error, body)) logger.error({ alert: payload.id, attempts: number }, 'alert webhook gave up: the alert is dead-lettered');
       return;
     }
     const backoff = retryBaseMs * 2 ** (number - 1);
-    await repository.markDelivery(payload.id, { state: 'retrying', attempts: number, lastError: error, delivered: false, nextAttemptAt: after(backoff + holdMs) });
-    if (closed) return;
+    // Not ours any more (taken over meanwhile): the instance holding it retries.
+    if (!(await repository.markDelivery(payload.id, { state: 'retrying', attempts: number, lastError: error, delivered: false, nextAttemptAt: after(backoff + holdMs) }))) return;
+    if (closed || backoff > LOCAL_RETRY_LIMIT_MS) return;
     const timer = setTimeout(() => {
       timers.delete(timer);
       track(claimed(payload, body, number));
@@ -168,6 +174,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   async function sweep(): Promise<void> {
     if (webhook === null || closed) return;
     const due = await repository.claimDue(new Date(now()), after(holdMs), SWEEP_BATCH);
+    // Closing meanwhile: the claimed rows fall due again after the hold, for another instance.
+    if (isClosed()) return;
     for (const alert of due) {
       const payload: AlertPayload = {
         id: alert.id, rule: alert.rule, key: alert.key, severity: alert.severity, summary: alert.summary,

@@ -106,15 +106,19 @@ export function createAlertsRepository(db: Kysely<AlertsTables>) {
       }));
     },
 
-    /** An attempt's outcome: `nextAttemptAt` when it will be retried, null when the delivery has ended. */
-    async markDelivery(id: string, change: { state: DeliveryState; attempts: number; lastError: string | null; delivered: boolean; nextAttemptAt: Date | null }): Promise<void> {
-      await db.updateTable('alerts').set({
+    /**
+     * Attempt `attempts`'s outcome: `nextAttemptAt` when it will be retried, null when the
+     * delivery has ended. False when the row has moved on (another instance took a later
+     * attempt): a stale outcome never overwrites a newer one.
+     */
+    async markDelivery(id: string, change: { state: DeliveryState; attempts: number; lastError: string | null; delivered: boolean; nextAttemptAt: Date | null }): Promise<boolean> {
+      const result = await db.updateTable('alerts').set({
         delivery_state: change.state,
-        attempts: change.attempts,
         last_error: change.lastError === null ? null : change.lastError.slice(0, 500),
         next_attempt_at: change.nextAttemptAt,
         ...(change.delivered ? { delivered_at: sql<Date>`now()` } : {}),
-      }).where('id', '=', id).execute();
+      }).where('id', '=', id).where('attempts', '=', change.attempts).where('delivery_state', 'in', ['pending', 'retrying']).executeTakeFirst();
+      return result.numUpdatedRows === 1n;
     },
 
     async markMail(id: string, state: 'sent' | 'failed'): Promise<void> {
@@ -122,10 +126,14 @@ export function createAlertsRepository(db: Kysely<AlertsTables>) {
     },
 
     /** The webhook gave up: the alert is dead-lettered with its payload, for a person to replay. */
-    async deadLetter(id: string, attempts: number, lastError: string, payload: string): Promise<void> {
-      await db.transaction().execute(async (trx) => {
+    async deadLetter(id: string, attempts: number, lastError: string, payload: string): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        // Only while this attempt is still the row's latest (see markDelivery).
+        const ended = await trx.updateTable('alerts').set({ delivery_state: 'dead', last_error: lastError.slice(0, 500), next_attempt_at: null })
+          .where('id', '=', id).where('attempts', '=', attempts).where('delivery_state', 'in', ['pending', 'retrying']).executeTakeFirst();
+        if (ended.numUpdatedRows !== 1n) return false;
         await trx.insertInto('alert_dead_letters').values({ alert_id: id, attempts, last_error: lastError.slice(0, 500), payload }).execute();
-        await trx.updateTable('alerts').set({ delivery_state: 'dead', attempts, last_error: lastError.slice(0, 500), next_attempt_at: null }).where('id', '=', id).execute();
+        return true;
       });
     },
 
