@@ -77,6 +77,7 @@ describe('second factor (TOTP) and recovery codes', () => {
     const replayed = await new Client(rampart.app).post('/api/auth/login/second-factor', { challenge, code: await totpCodeFor(enrolment.secret, () => rampart.app.clock()) });
     assert.equal(replayed.statusCode, 401);
     assert.equal(json(replayed).code, 'MFA_ERR_INVALID_CODE');
+    await rampart.app.securityEvents.flush();
     const events = await tables(rampart.app).selectFrom('security_events').select('event').where('actor', '=', user.id).execute();
     for (const event of ['authn_mfa_enrolled', 'authn_mfa_success', 'authn_mfa_fail']) assert.ok(events.some((e) => e.event === event), event);
   });
@@ -138,6 +139,7 @@ describe('second factor (TOTP) and recovery codes', () => {
     const reused = await again.post('/api/auth/login/second-factor', { challenge: (await passwordStep(again, user)).challenge, code });
     assert.equal(reused.statusCode, 401);
     assert.equal(json(reused).code, 'MFA_ERR_INVALID_CODE');
+    await rampart.app.securityEvents.flush();
     const event = await tables(rampart.app).selectFrom('security_events').select('details').where('actor', '=', user.id).where('event', '=', 'authn_mfa_recovery_code_used').executeTakeFirst();
     assert.deepEqual(event?.details, { codes_left: 9 });
     const mail = await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'A recovery code of your account was used', 10_000);
@@ -187,6 +189,7 @@ describe('second factor (TOTP) and recovery codes', () => {
     assert.equal(disabled.statusCode, 204, disabled.body);
     const removedMail = await smtp.waitFor((m) => m.to.includes(user.email) && m.subject === 'A second factor was removed from your account', 10_000);
     assert.match(removedMail.text, /How: totp/);
+    await rampart.app.securityEvents.flush();
     const event = await tables(rampart.app).selectFrom('security_events').select('details').where('actor', '=', user.id).where('event', '=', 'authn_mfa_disabled').executeTakeFirst();
     assert.deepEqual(event?.details, { method: 'totp', role: 'author' });
     assert.equal(json(await client.delete('/api/account/mfa/totp')).code, 'MFA_ERR_NOT_ENROLLED');
@@ -266,6 +269,7 @@ describe('step-up ("sudo mode")', () => {
     const byCode = await staleAdmin.post('/api/auth/step-up', { code: await totpCodeFor(admin.user.totpSecret ?? '', () => app.clock()) });
     assert.equal(byCode.statusCode, 200, byCode.body);
     assert.equal((await staleAdmin.patch(`/api/admin/users/${target.id}`, { role: 'moderator' })).statusCode, 200);
+    await app.securityEvents.flush();
     const events = await tables(app).selectFrom('security_events').select('event').where('actor', 'in', [user.id, admin.user.id]).execute();
     for (const event of ['authn_step_up_granted', 'authn_step_up_fail']) assert.ok(events.some((e) => e.event === event), event);
     assert.ok((await tables(app).selectFrom('security_events').select('event').where('event', '=', 'authn_step_up_required').execute()).length >= actions.length);
