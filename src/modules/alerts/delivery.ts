@@ -1,17 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Mailer } from '../../platform/mailer.js';
-import type { AlertsRepository } from './repository.js';
+import type { AlertFields, AlertsRepository } from './repository.js';
 import { SIGNATURE_HEADER, signAlert } from './signature.js';
 
 /** What a webhook receives (JSON), and what a mail describes. */
-export interface AlertPayload {
-  /** Unique per alert: a receiver that remembers ids drops a repeated delivery. */
-  readonly id: string;
-  readonly rule: string;
-  readonly key: string;
-  readonly severity: string;
-  readonly summary: string;
-  readonly count: number;
+export interface AlertPayload extends AlertFields {
   readonly firedAt: string;
   readonly details: Readonly<Record<string, unknown>>;
   /** The dashboard listing it. */

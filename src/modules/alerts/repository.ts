@@ -1,14 +1,19 @@
 import { sql, type Kysely } from 'kysely';
 import type { AlertsTables, DeliveryState } from './tables.js';
 
-/** An alert as the dashboard shows it. */
-export interface AlertRecord {
+/** What every form of a fired alert carries: the table row, the dashboard's view, the webhook payload. */
+export interface AlertFields {
+  /** Unique per alert: a receiver that remembers ids drops a repeated delivery. */
   readonly id: string;
   readonly rule: string;
   readonly key: string;
   readonly severity: string;
   readonly summary: string;
   readonly count: number;
+}
+
+/** An alert as the dashboard shows it. */
+export interface AlertRecord extends AlertFields {
   readonly firedAt: Date;
   readonly deliveryState: DeliveryState;
   readonly attempts: number;
@@ -16,14 +21,8 @@ export interface AlertRecord {
   readonly mailState: string;
 }
 
-export interface NewAlert {
-  readonly id: string;
-  readonly rule: string;
-  readonly key: string;
-  readonly severity: string;
-  readonly summary: string;
+export interface NewAlert extends AlertFields {
   readonly details: Readonly<Record<string, unknown>>;
-  readonly count: number;
   readonly deliveryState: DeliveryState;
   readonly mailState: string;
   /** With a delivery pending: from when another instance may take it (`alerts.next_attempt_at`). */
@@ -31,14 +30,8 @@ export interface NewAlert {
 }
 
 /** A fired alert taken for a webhook attempt, with what rebuilds its payload. */
-export interface DueAlert {
-  readonly id: string;
-  readonly rule: string;
-  readonly key: string;
-  readonly severity: string;
-  readonly summary: string;
+export interface DueAlert extends AlertFields {
   readonly details: Readonly<Record<string, unknown>>;
-  readonly count: number;
   readonly firedAt: Date;
   /** The attempt this instance now holds (1 for the first). */
   readonly attempt: number;
