@@ -87,25 +87,22 @@ export function pageCspTemplate(): { readonly policy: (nonce: string, https: boo
 
 /**
  * Headers for responses written outside Fastify's lifecycle (a malformed request rejected by
- * Node's parser), so even those carry the baseline.
+ * Node's parser): the API profile (see {@link API_HELMET_OPTIONS}), so even those carry it.
  */
 export const RAW_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'application/problem+json; charset=utf-8',
+  'content-security-policy': API_CSP,
+  'cross-origin-resource-policy': 'same-origin',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'content-security-policy': API_CSP,
   'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-  'cross-origin-resource-policy': 'same-origin',
-  'cross-origin-opener-policy': 'same-origin',
-  'x-xss-protection': '0',
-  'permissions-policy': PERMISSIONS_POLICY,
   connection: 'close',
 };
 
-// helmet's options for every response. Values helmet would get wrong for Rampart are set here:
-// an API answer is data (CSP `default-src 'none'`), and HSTS waits for HTTPS (below).
-const HELMET_OPTIONS: Readonly<HelmetOptions> = {
+// helmet's options for pages: the full browser set. Values helmet would get wrong for Rampart
+// are set here: the page CSP is Rampart's own (with its nonce, below), and HSTS waits for HTTPS.
+const PAGE_HELMET_OPTIONS: Readonly<HelmetOptions> = {
+  // A placeholder, replaced by the page policy with its nonce on every page response.
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
   crossOriginEmbedderPolicy: false,
   crossOriginOpenerPolicy: { policy: 'same-origin' },
@@ -123,6 +120,34 @@ const HELMET_OPTIONS: Readonly<HelmetOptions> = {
   xPoweredBy: true,
   // `0` disables the legacy XSS auditor, whose blocking mode itself leaked data across origins.
   xXssProtection: true,
+};
+
+/**
+ * helmet's options for everything that is not a page (JSON, problem+json, static files): the
+ * OWASP REST Security Cheat Sheet's set for a response no browser renders as a document. CSP
+ * `default-src 'none'; frame-ancestors 'none'` (an API answer opened in a tab runs and embeds
+ * nothing and cannot be framed), `nosniff`, `X-Frame-Options` for browsers without
+ * frame-ancestors, and CORP `same-origin`, so no other site can load it as a resource; with
+ * `Cache-Control: no-store` and HSTS over HTTPS (added below). The browser-feature headers
+ * (Permissions-Policy, COOP, Origin-Agent-Cluster, Referrer-Policy and the legacy X-* ones)
+ * govern a document and what it loads: they are sent with pages, where they apply, and would
+ * only add a kilobyte to every API answer.
+ */
+const API_HELMET_OPTIONS: Readonly<HelmetOptions> = {
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  crossOriginEmbedderPolicy: false,
+  crossOriginOpenerPolicy: false,
+  crossOriginResourcePolicy: { policy: 'same-origin' },
+  originAgentCluster: false,
+  referrerPolicy: false,
+  strictTransportSecurity: false,
+  xContentTypeOptions: true,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xFrameOptions: { action: 'deny' },
+  xPermittedCrossDomainPolicies: false,
+  xPoweredBy: true,
+  xXssProtection: false,
 };
 
 /**
@@ -149,9 +174,14 @@ function helmetHeaders(options: Readonly<HelmetOptions>): [string, string][] {
 /** The headers of one kind of response, as one object for `reply.headers()`. */
 type HeaderSet = Readonly<Record<string, string>>;
 
-/** The baseline every response carries, in the order it is set; HSTS is added over HTTPS only. */
-function baselineHeaders(): HeaderSet {
-  return Object.freeze(Object.fromEntries([...helmetHeaders(HELMET_OPTIONS), ['permissions-policy', PERMISSIONS_POLICY], ['cache-control', 'no-store']]));
+/** An API answer's headers, in the order they are set; HSTS is added over HTTPS only. */
+function apiHeaders(): HeaderSet {
+  return Object.freeze(Object.fromEntries([...helmetHeaders(API_HELMET_OPTIONS), ['cache-control', 'no-store']]));
+}
+
+/** A page's headers before its own values (CSP with the nonce, Referrer-Policy, Reporting-Endpoints). */
+function pageBaseHeaders(): HeaderSet {
+  return Object.freeze(Object.fromEntries([...helmetHeaders(PAGE_HELMET_OPTIONS), ['permissions-policy', PERMISSIONS_POLICY], ['cache-control', 'no-store']]));
 }
 
 /**
@@ -159,8 +189,9 @@ function baselineHeaders(): HeaderSet {
  * computed once here, one object per kind of response and scheme; the per-request work is one
  * onRequest hook passing the right one to `reply.headers()`.
  *
- * API answers (JSON, problem+json, static files) get the baseline. Page requests (see
- * {@link isPageRequest}) get the page profile: the page Referrer-Policy and
+ * API answers (JSON, problem+json, static files) get the API profile (the OWASP REST set, see
+ * {@link API_HELMET_OPTIONS}). Page requests (see {@link isPageRequest}) get the page profile:
+ * helmet's full browser set with Permissions-Policy, the page Referrer-Policy and
  * `Reporting-Endpoints` for `report-to`, and the page CSP completed with a fresh 128-bit nonce
  * from `randomBytes(16)`, kept in `request.cspNonce` for the templates (never written into
  * HTML afterwards): the nonce is the only per-request value.
@@ -171,8 +202,10 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & 
     if (typeof preload !== 'boolean') throw new TypeError('security headers: hstsPreload must be a boolean');
     // includeSubDomains is always part of the value, as the preload list requires.
     const hsts = preload ? `${HSTS_VALUE}; preload` : HSTS_VALUE;
-    const api = baselineHeaders();
+    const api = apiHeaders();
     const apiHttps: HeaderSet = Object.freeze({ ...api, 'strict-transport-security': hsts });
+    const pageBase = pageBaseHeaders();
+    const pageBaseHttps: HeaderSet = Object.freeze({ ...pageBase, 'strict-transport-security': hsts });
     const pageCsp = options.pageCsp;
     if (pageCsp !== undefined) {
       if (typeof pageCsp.reportOnly !== 'boolean') throw new TypeError('security headers: pageCsp.reportOnly must be a boolean');
@@ -181,7 +214,7 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & 
     const template = pageCspTemplate();
     const reportOnly = pageCsp?.reportOnly === true;
     const endpoints = `${CSP_REPORT_GROUP}="${pageCsp?.publicOrigin ?? ''}${CSP_REPORT_PATH}"`;
-    // The page set keeps the baseline's order; the policies are placeholders that each response
+    // The page set keeps helmet's order; the policies are placeholders that each response
     // fills with its own nonce (a key set again keeps its place).
     const pageHeaders = (base: HeaderSet): HeaderSet => Object.freeze({
       ...base,
@@ -189,8 +222,8 @@ export const securityHeadersPlugin = fp<{ readonly pageCsp?: PageCspOptions } & 
       'reporting-endpoints': endpoints,
       'referrer-policy': PAGE_REFERRER_POLICY,
     });
-    const page = pageHeaders(api);
-    const pageHttps = pageHeaders(apiHttps);
+    const page = pageHeaders(pageBase);
+    const pageHttps = pageHeaders(pageBaseHttps);
     app.decorateRequest('cspNonce', '');
     app.addHook('onRequest', (request, reply, next) => {
       // request.protocol says https over TLS, or when a trusted proxy's X-Forwarded-Proto says so.

@@ -7,18 +7,39 @@ import { CookieJar } from '../helpers/cookie-jar.js';
 
 type Headers = Record<string, string | string[] | number | undefined>;
 
+// Headers a browser applies to a document (and what it loads): pages carry them, API answers do not.
+const PAGE_ONLY_HEADERS = ['referrer-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'permissions-policy', 'x-xss-protection', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'reporting-endpoints'];
+
+/** An API answer (JSON, problem+json): the OWASP REST set, and nothing a browser needs only for a document. */
 function assertBaselineHeaders(headers: Headers): void {
   assert.equal(headers['x-content-type-options'], 'nosniff');
   assert.equal(headers['x-frame-options'], 'DENY');
   assert.equal(headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'");
-  assert.equal(headers['referrer-policy'], 'no-referrer');
+  assert.equal(headers['cross-origin-resource-policy'], 'same-origin');
+  assert.equal(headers['cache-control'], 'no-store');
+  assert.equal(headers['x-powered-by'], undefined);
+  assert.equal(headers.server, undefined);
+  assert.equal(headers['strict-transport-security'], undefined, 'HSTS is only sent over HTTPS');
+  for (const name of PAGE_ONLY_HEADERS) assert.equal(headers[name], undefined, `${name} is for documents, not API answers`);
+}
+
+/** A page: the browser set on top of the API's, with the page's own CSP and Referrer-Policy. */
+function assertPageHeaders(headers: Headers): void {
+  assert.equal(headers['x-content-type-options'], 'nosniff');
+  assert.equal(headers['x-frame-options'], 'DENY');
+  assert.match(String(headers['content-security-policy']), /^default-src 'self'; script-src 'nonce-[A-Za-z0-9+/]{22}==' 'strict-dynamic'; .*frame-ancestors 'none'/);
+  assert.equal(headers['referrer-policy'], 'same-origin');
   assert.equal(headers['cross-origin-opener-policy'], 'same-origin');
   assert.equal(headers['cross-origin-resource-policy'], 'same-origin');
+  assert.equal(headers['origin-agent-cluster'], '?1');
   assert.equal(headers['x-xss-protection'], '0');
+  assert.equal(headers['x-dns-prefetch-control'], 'off');
+  assert.equal(headers['x-permitted-cross-domain-policies'], 'none');
   assert.match(String(headers['permissions-policy']), /camera=\(\), .*geolocation=\(\), .*microphone=\(\)/);
   // Passkeys: Rampart's own pages may use WebAuthn, no other origin (not even in a frame) may.
   assert.match(String(headers['permissions-policy']), /(^|, )publickey-credentials-create=\(self\)(,|$)/);
   assert.match(String(headers['permissions-policy']), /(^|, )publickey-credentials-get=\(self\)(,|$)/);
+  assert.match(String(headers['reporting-endpoints']), /^csp-endpoint="http:\/\/[^"]+\/csp-report"$/);
   assert.equal(headers['cache-control'], 'no-store');
   assert.equal(headers['x-powered-by'], undefined);
   assert.equal(headers.server, undefined);
@@ -86,6 +107,17 @@ describe('security baseline', () => {
       assert.equal(res.statusCode, 200, url);
       assertBaselineHeaders(res.headers);
     }
+  });
+
+  it('sends pages the browser header set, and an HTML 404 the same', async () => {
+    const { app } = shared;
+    const login = await app.inject({ method: 'GET', url: '/login', headers: { accept: 'text/html' }, remoteAddress: randomIp() });
+    assert.equal(login.statusCode, 200);
+    assertPageHeaders(login.headers);
+    const missing = await app.inject({ method: 'GET', url: '/no-such-page', headers: { accept: 'text/html' }, remoteAddress: randomIp() });
+    assert.equal(missing.statusCode, 404);
+    assert.match(String(missing.headers['content-type']), /^text\/html/);
+    assertPageHeaders(missing.headers);
   });
 
 
