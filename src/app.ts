@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { validatorCompiler } from 'fastify-type-provider-zod';
+import { responseSerializerCompiler } from './security/response-serializer.js';
 import { bootRampart, type BuildOptions, type KernelOptions } from './kernel/boot.js';
 import { collectEncryptedColumns, collectMigrations, composeAbilities, registerModules, type RampartModule } from './kernel/module.js';
 import type { EncryptedColumn } from './security/key-maintenance.js';
@@ -89,7 +90,7 @@ export function rampartEncryptedColumns(modules: readonly RampartModule[] = MODU
 const rampart = fp<KernelOptions>(
   async (app, { config, resources: opened, loadShedding, plugins, clock, metrics: collectMetrics }) => {
     app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
+    app.setSerializerCompiler(responseSerializerCompiler);
     // 0. Metrics: this instance's registry, and every answer counted by route template. The
     //    store, the hasher and the database are timed from here on.
     let resources = opened;

@@ -116,9 +116,20 @@ export type BufferedLogDestination = ReturnType<typeof destination>;
  * and none is ever dropped (no `maxLength`: a slow reader costs memory, not lines). What is
  * still buffered when the process exits, normally or on a crash, is written synchronously by
  * pino's exit handler; {@link drainLogs} writes it out earlier, at close.
+ *
+ * The destination holds each line as its own UTF-8 Buffer (sonic-boom's buffer mode) and joins
+ * them once per write. In its string mode sonic-boom appends every line to one growing string
+ * and measures that string's byte length again on each append, so a line's cost grew with the
+ * batch, and each write encoded the joined string once more.
  */
 export function createLogDestination(options: { readonly dest?: number | string } = {}): BufferedLogDestination {
-  return destination({ dest: options.dest ?? 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+  const stream = destination({ dest: options.dest ?? 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
+  // sonic-boom's types describe the string mode only; in buffer mode `write` takes a Buffer.
+  const writeBuffer = stream.write.bind(stream) as unknown as (chunk: Buffer) => boolean;
+  // pino writes strings; buffer mode takes Buffers. An instance property, so sonic-boom's own
+  // replacement on a broken pipe (a no-op write) still takes precedence.
+  stream.write = (chunk: string | Buffer): boolean => writeBuffer(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+  return stream;
 }
 
 interface Flushable { flush(callback?: (err?: Error | null) => void): void }
