@@ -1,5 +1,5 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
-import { destination, stdSerializers, type DestinationStream, type LoggerOptions } from 'pino';
+import { destination, stdSerializers, symbols, type DestinationStream, type LoggerOptions } from 'pino';
 
 /**
  * Keys whose values never leave the process in clear: fields named like a password, token or
@@ -157,6 +157,58 @@ export function drainLogs(stream: DestinationStream): Promise<void> {
   });
 }
 
+/** The pino levels at which `info` lines are written. */
+const INFO_AND_BELOW: ReadonlySet<string> = new Set(['info', 'debug', 'trace']);
+const INFO = 30;
+
+/** The parts of a request's pino logger the access line is written with, exactly as pino uses them. */
+interface PinoInternals {
+  readonly [symbols.streamSym]?: DestinationStream & { readonly [symbols.needsMetadataGsym]?: boolean };
+  /** The line start per level (`{"level":30`), as pino's level formatter made it. */
+  readonly [symbols.lsCacheSym]?: Readonly<Record<number, string>>;
+  /** The timestamp function (`,"time":1764…`). */
+  readonly [symbols.timeSym]?: () => string;
+  /** The logger's bindings (`,"pid":…,"hostname":…,"reqId":…`), serialized once when the child was made. */
+  readonly [symbols.chindingsSym]?: string;
+  readonly [symbols.messageKeySym]?: string;
+  /** `}` and the line ending. */
+  readonly [symbols.endSym]?: string;
+  readonly [symbols.formattersSym]?: { readonly log?: unknown };
+  readonly [symbols.mixinSym]?: unknown;
+  readonly [symbols.hooksSym]?: { readonly logMethod?: unknown; readonly streamWrite?: unknown };
+  readonly [symbols.nestedKeySym]?: string | null;
+}
+
+/**
+ * The access line of a successful request, written straight to the logger's stream from the
+ * pieces pino itself builds a line from (level start, timestamp, the bindings it serialized
+ * when the request's child logger was made, message key, line end), so it is byte for byte
+ * what `log.info(fields, 'request completed')` writes with {@link loggerOptions}, without
+ * pino's generic pass over the fields on every request (serializer lookups, the scrub, a
+ * stringifier per key). The fields are fixed and none is a credential (the URL's are
+ * redacted); every string goes through JSON.stringify. Returns false when the logger is not
+ * one this applies to (another logger, other formatters, a mixin or hook, a stream that needs
+ * pino's metadata such as a multistream): the caller then logs through pino. True, with
+ * nothing written, when the level is above `info`.
+ */
+function writeAccessLine(log: FastifyReply['log'], request: FastifyRequest, reply: FastifyReply): boolean {
+  const pino = log as unknown as PinoInternals;
+  const stream = pino[symbols.streamSym];
+  const start = pino[symbols.lsCacheSym]?.[INFO];
+  const time = pino[symbols.timeSym];
+  const bindings = pino[symbols.chindingsSym];
+  const end = pino[symbols.endSym];
+  if (stream === undefined || start === undefined || time === undefined || bindings === undefined || end === undefined) return false;
+  if (stream[symbols.needsMetadataGsym] === true || pino[symbols.formattersSym]?.log !== scrubLogObject || pino[symbols.mixinSym] !== undefined) return false;
+  const hooks = pino[symbols.hooksSym];
+  if (hooks?.logMethod !== undefined || hooks?.streamWrite !== undefined || (pino[symbols.nestedKeySym] ?? null) !== null) return false;
+  // A pino logger above `info` writes no access line (Rampart defines no custom levels).
+  if (!INFO_AND_BELOW.has(log.level)) return true;
+  const responseTime = reply.elapsedTime;
+  stream.write(`${start}${time()}${bindings},"method":${JSON.stringify(request.method)},"url":${JSON.stringify(redactUrl(request.url))},"statusCode":${reply.statusCode},"responseTime":${Number.isFinite(responseTime) ? responseTime : 'null'},"clientIp":${JSON.stringify(request.ip)},"${pino[symbols.messageKeySym] ?? 'msg'}":"request completed"${end}`);
+  return true;
+}
+
 /**
  * Fastify's request logging as one access line per request, written when the response has
  * finished: method, URL (credential-like query values redacted), status, response time and
@@ -170,8 +222,10 @@ export class AccessLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
+    const log = reply.log;
+    if (!error && writeAccessLine(log, request, reply)) return;
     const line = { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, responseTime: reply.elapsedTime, clientIp: request.ip };
-    if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else reply.log.info(line, 'request completed');
+    if (error) log.error({ ...line, err: error }, 'request errored');
+    else log.info(line, 'request completed');
   }
 }

@@ -69,6 +69,45 @@ describe('access log', () => {
   });
 });
 
+describe('access line', () => {
+  const masked = (line: string | undefined): string => String(line).replace(/"time":\d+/, '"time":T');
+
+  it('is byte for byte the line pino writes for the same fields, hostile URLs and addresses included', async (t) => {
+    const logs = new LogCapture();
+    const app = Fastify({ logger: { ...loggerOptions({ level: 'info' }), stream: logs }, logController: new AccessLogController(), trustProxy: true });
+    t.after(() => app.close());
+    app.get('/*', () => ({ ok: true }));
+    await app.ready();
+    const urls = ['/a', '/verify?token=abc&page=2', '/x?q=%22%0d%0a{"level":60}', '/caf%C3%A9/\u2028?session=s&next=/', `/${'long'.repeat(500)}`];
+    for (const url of urls) {
+      logs.lines.length = 0;
+      await app.inject({ method: 'GET', url, headers: { 'x-forwarded-for': '"injected\\' }, remoteAddress: '203.0.113.5' });
+      const [actual] = logs.lines.filter((line) => line.includes('"request completed"'));
+      const entry = JSON.parse(String(actual)) as Record<string, unknown>;
+      app.log.child({ reqId: entry.reqId }).info({ method: entry.method, url: entry.url, statusCode: entry.statusCode, responseTime: entry.responseTime, clientIp: entry.clientIp }, 'request completed');
+      assert.equal(masked(actual), masked(logs.lines.at(-1)), url);
+      assert.doesNotMatch(String(actual), /token=abc|session=s/);
+      assert.equal(logs.lines.length, 2, 'one line per request');
+    }
+  });
+
+  it('goes through pino for a stream that needs pino\'s metadata, and not at all above info', async (t) => {
+    const logs = new LogCapture();
+    const multi = pino.multistream([{ level: 'info', stream: logs }]);
+    const app = Fastify({ logger: { ...loggerOptions({ level: 'info' }), stream: multi }, logController: new AccessLogController() });
+    t.after(() => app.close());
+    app.get('/m', () => ({ ok: true }));
+    await app.inject({ method: 'GET', url: '/m' });
+    assert.equal(logs.entries().filter((line) => line.msg === 'request completed').length, 1);
+    const quiet = new LogCapture();
+    const warnApp = Fastify({ logger: { ...loggerOptions({ level: 'warn' }), stream: quiet }, logController: new AccessLogController() });
+    t.after(() => warnApp.close());
+    warnApp.get('/q', () => ({ ok: true }));
+    await warnApp.inject({ method: 'GET', url: '/q' });
+    assert.deepEqual(quiet.lines, []);
+  });
+});
+
 describe('default log destination', () => {
   const logging = fileURLToPath(new URL('../../src/security/logging.ts', import.meta.url));
 
