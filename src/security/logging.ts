@@ -101,8 +101,15 @@ export function loggerOptions({ level }: { level: string }): LoggerOptions {
   };
 }
 
-/** Bytes of log lines gathered before one write: about a dozen access lines per system call. */
-const LOG_BUFFER_BYTES = 4096;
+/**
+ * Bytes of log lines gathered before one write: about 130 access lines per write(2). Each write
+ * is handed to libuv's thread pool and its completion back to the event loop, which costs far
+ * more than the bytes; under load the buffer fills in milliseconds, and when the server is
+ * quiet {@link LOG_FLUSH_INTERVAL_MS} bounds the wait.
+ */
+const LOG_BUFFER_BYTES = 32_768;
+/** The most one write(2) carries; lines gathered beyond it wait for the next. */
+const LOG_MAX_WRITE_BYTES = 2 * LOG_BUFFER_BYTES;
 /** The longest a line waits in the buffer when the server is quiet. */
 const LOG_FLUSH_INTERVAL_MS = 100;
 
@@ -123,7 +130,7 @@ export type BufferedLogDestination = ReturnType<typeof destination>;
  * batch, and each write encoded the joined string once more.
  */
 export function createLogDestination(options: { readonly dest?: number | string } = {}): BufferedLogDestination {
-  const stream = destination({ dest: options.dest ?? 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
+  const stream = destination({ dest: options.dest ?? 1, sync: false, minLength: LOG_BUFFER_BYTES, maxWrite: LOG_MAX_WRITE_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS, contentMode: 'buffer' });
   // sonic-boom's types describe the string mode only; in buffer mode `write` takes a Buffer.
   const writeBuffer = stream.write.bind(stream) as unknown as (chunk: Buffer) => boolean;
   // pino writes strings; buffer mode takes Buffers. An instance property, so sonic-boom's own
