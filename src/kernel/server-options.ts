@@ -35,6 +35,10 @@ export function serverOptions(config: Config, logStream: DestinationStream): Fas
     logger: { ...loggerOptions({ level: config.logLevel }), stream: logStream },
     // One access line per request, on completion; Fastify's error lines stay as they are.
     logController: new AccessLogController(),
+    // Fastify hands every request's child an options object, empty unless the route sets its
+    // own log level or serializers (none of Rampart's do); pino takes a much shorter path for a
+    // child made without one, so an empty one is not passed on. The child is the same.
+    childLoggerFactory: (logger, bindings, options) => (Object.keys(options).length === 0 ? logger.child(bindings) : logger.child(bindings, options)),
     trustProxy,
     // A client-supplied request id is believed only from a trusted proxy; anyone else could forge log correlation.
     requestIdHeader: false,
