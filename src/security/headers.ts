@@ -131,7 +131,7 @@ const PAGE_HELMET_OPTIONS: Readonly<HelmetOptions> = {
  * `Cache-Control: no-store` and HSTS over HTTPS (added below). The browser-feature headers
  * (Permissions-Policy, COOP, Origin-Agent-Cluster, Referrer-Policy and the legacy X-* ones)
  * govern a document and what it loads: they are sent with pages, where they apply, and would
- * only add a kilobyte to every API answer.
+ * only add about 600 bytes to every API answer.
  */
 const API_HELMET_OPTIONS: Readonly<HelmetOptions> = {
   contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },

@@ -4,10 +4,11 @@ import { $ZodType, safeEncode, safeParse } from 'zod/v4/core';
 
 /**
  * Schema kinds whose two directions differ: a transform, codec or pipe maps input and output
- * differently, a default or catch fills a value only when parsing, a promise is async. A
- * response schema containing one must be encoded (zod's backward direction).
+ * differently, a default or catch fills a value only when parsing, `success` turns a value into
+ * a boolean when parsing and refuses to encode, a promise is async. A response schema
+ * containing one must be encoded (zod's backward direction).
  */
-const DIRECTIONAL = new Set(['pipe', 'transform', 'default', 'prefault', 'catch', 'promise', 'function']);
+const DIRECTIONAL = new Set(['pipe', 'transform', 'default', 'prefault', 'catch', 'success', 'promise', 'function']);
 
 /** Kinds with no inner schema: the same in both directions (their checks run in both). */
 const LEAVES = new Set([
@@ -38,8 +39,7 @@ function children(def: Def): unknown[] | undefined {
     case 'optional':
     case 'nullable':
     case 'nonoptional':
-    case 'readonly':
-    case 'success': return [def.innerType];
+    case 'readonly': return [def.innerType];
     case 'lazy': return [(def.getter as () => unknown)()];
     default: return LEAVES.has(def.type) ? [] : undefined;
   }

@@ -27,7 +27,7 @@ describe('response serializer', () => {
     for (const schema of [
       z.object({ at: isoDate }), z.array(z.object({ n: z.string().transform((s) => s.length) })), z.object({ n: z.number().default(1) }),
       z.object({ n: z.number().catch(0) }), z.string().pipe(z.email()), z.object({ deep: z.array(z.union([z.string(), z.object({ at: isoDate })])) }),
-      z.stringbool(), z.object({ n: z.number().prefault(1) }),
+      z.stringbool(), z.object({ n: z.number().prefault(1) }), z.object({ ok: z.success(z.string()) }),
     ]) assert.equal(parsesAsItEncodes(schema), false, JSON.stringify(schema._zod.def.type));
   });
 
